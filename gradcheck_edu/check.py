@@ -1,0 +1,766 @@
+"""Gradient checking: compare an analytic gradient with finite differences and give a verdict.
+
+>>> import numpy as np
+>>> f = lambda w: np.sum(np.tanh(w) ** 2)
+>>> grad = lambda w: 2 * np.tanh(w) * (1 - np.tanh(w) ** 2)
+>>> report = gradient_check(f, grad, np.array([0.3, -1.2, 2.0]))
+>>> report.verdict.name, report.passed
+('EXCELLENT', True)
+>>> print(f"{relative_error(np.array([1.0, 2.0]), np.array([1.0, 2.1])):.4f}")
+0.0219
+"""
+
+from __future__ import annotations
+
+import enum
+import html
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .finite_diff import EPS, _check_eps, _Estimate, _Target, _real_scalar
+from .theta import flatten, spec_of
+
+__all__ = [
+    "relative_error",
+    "Verdict",
+    "classify_relative_error",
+    "gradient_check",
+    "directional_check",
+    "taylor_test",
+    "check_layer",
+    "check_model",
+    "GradientCheckReport",
+    "ParameterRow",
+    "ComponentRow",
+    "TaylorResult",
+    "DEFAULT_THRESHOLDS",
+]
+
+DEFAULT_THRESHOLDS = (1e-7, 1e-5, 1e-3)
+
+
+# --------------------------------------------------------------------------- relative error
+
+
+def relative_error(a: Any, b: Any) -> float:
+    """``||a - b||_2 / (||a||_2 + ||b||_2)``, over numbers, arrays or structures of arrays.
+
+    Scale-free, symmetric, between 0 and 1; 0.0 when both are zero. NaN anywhere gives NaN.
+
+    >>> import numpy as np
+    >>> relative_error(np.zeros(3), np.zeros(3))
+    0.0
+    >>> print(f"{relative_error({'W': np.ones(2)}, {'W': -np.ones(2)}):.1f}")
+    1.0
+    """
+    a_flat, a_spec = flatten(a)
+    b_flat, b_spec = flatten(b)
+    a_spec.check_same(b_spec, what="second argument")
+    return _rel(a_flat, b_flat)
+
+
+def _rel(a: np.ndarray, b: np.ndarray) -> float:
+    den = float(np.linalg.norm(a) + np.linalg.norm(b))
+    num = float(np.linalg.norm(a - b))
+    if den == 0.0:
+        return 0.0 if num == 0.0 else math.nan
+    return num / den
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+class Verdict(enum.IntEnum):
+    """How far to trust an analytic gradient, ordered from best to worst.
+
+    >>> Verdict.EXCELLENT < Verdict.WRONG
+    True
+    >>> print(Verdict.SUSPICIOUS.explanation)
+    1e-5 to 1e-3, some components are probably wrong, unless f has kinks
+    """
+
+    EXCELLENT = 0
+    ACCEPTABLE = 1
+    SUSPICIOUS = 2
+    WRONG = 3
+
+    @property
+    def explanation(self) -> str:
+        return _EXPLANATIONS[self]
+
+    @property
+    def passed(self) -> bool:
+        """True for EXCELLENT and ACCEPTABLE."""
+        return self <= Verdict.ACCEPTABLE
+
+
+_EXPLANATIONS = {
+    Verdict.EXCELLENT: "below 1e-7, the analytic gradient is almost certainly right",
+    Verdict.ACCEPTABLE: "1e-7 to 1e-5, probably right, but look at the worst components",
+    Verdict.SUSPICIOUS: "1e-5 to 1e-3, some components are probably wrong, unless f has kinks",
+    Verdict.WRONG: "above 1e-3, the analytic gradient has a bug; the worst components point to it",
+}
+
+
+def classify_relative_error(r: float, thresholds: tuple[float, float, float] = DEFAULT_THRESHOLDS
+                            ) -> Verdict:
+    """The verdict for relative error ``r``.
+
+    Below ``thresholds[0]`` (1e-7) EXCELLENT, up to ``thresholds[1]`` (1e-5) ACCEPTABLE, up to
+    ``thresholds[2]`` (1e-3) SUSPICIOUS, above that, or NaN, WRONG.
+
+    >>> [classify_relative_error(r).name for r in (1e-9, 1e-6, 1e-4, 1e-2, float("nan"))]
+    ['EXCELLENT', 'ACCEPTABLE', 'SUSPICIOUS', 'WRONG', 'WRONG']
+    """
+    t = tuple(float(v) for v in thresholds)
+    if len(t) != 3 or not (0 < t[0] <= t[1] <= t[2]):
+        raise ValueError(f"thresholds must be three increasing positive numbers, got {thresholds}")
+    r = float(r)
+    if not r >= 0:  # NaN, or a negative number that no relative error can be
+        return Verdict.WRONG
+    if r < t[0]:
+        return Verdict.EXCELLENT
+    if r <= t[1]:
+        return Verdict.ACCEPTABLE
+    if r <= t[2]:
+        return Verdict.SUSPICIOUS
+    return Verdict.WRONG
+
+
+def _verdict(analytic: np.ndarray, numerical: np.ndarray, noise: np.ndarray,
+             thresholds: tuple) -> tuple[float, Verdict, str]:
+    """Relative error and verdict, allowing for differences at the finite-difference round-off."""
+    r = _rel(analytic, numerical)
+    verdict = classify_relative_error(r, thresholds)
+    note = ""
+    if verdict > Verdict.ACCEPTABLE and np.isfinite(r):
+        if np.linalg.norm(analytic - numerical) <= np.linalg.norm(noise):
+            verdict = Verdict.ACCEPTABLE
+            note = "gradient is at the round-off floor: the relative error is noise"
+    return r, verdict, note
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class ComponentRow:
+    """One checked component: which parameter, where, and both values."""
+
+    name: str
+    index: tuple[int, ...]
+    flat_index: int
+    analytic: float
+    numerical: float
+    abs_error: float
+    kink: bool = False
+
+
+@dataclass(frozen=True)
+class ParameterRow:
+    """The check of one parameter (for a directional check: its random directions)."""
+
+    name: str
+    shape: tuple[int, ...]
+    n_checked: int
+    relative_error: float
+    verdict: Verdict | None
+    max_abs_error: float
+    n_kinks: int = 0
+    note: str = ""
+
+
+class GradientCheckReport:
+    """What a gradient check found.
+
+    Attributes
+    ----------
+    relative_error : float
+        Over all checked components, kinks excluded.
+    verdict : Verdict
+    passed : bool
+        EXCELLENT or ACCEPTABLE.
+    analytic, numerical : same structure as theta
+        The two gradients compared (``numerical`` is NaN where a sampled check did not look).
+        For a directional check, dicts ``name -> array (n_directions,)`` of directional
+        derivatives.
+    per_parameter : dict of name -> ParameterRow
+    kinks : list of ComponentRow
+        Components where f is not smooth within +-eps (a ReLU crossing, say): their mismatch is
+        explained, so they are excluded from the verdict.
+    """
+
+    def __init__(self, *, kind, method, eps, rows, per_parameter, analytic, numerical,
+                 relative_error, verdict, note, n_total, thresholds):
+        self.kind = kind
+        self.method = method
+        self.eps = eps
+        self._rows = rows
+        self.per_parameter = per_parameter
+        self.analytic = analytic
+        self.numerical = numerical
+        self.relative_error = relative_error
+        self.verdict = verdict
+        self.note = note
+        self.n_total = n_total
+        self.thresholds = thresholds
+        self.kinks = [row for row in rows if row.kink]
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.passed
+
+    @property
+    def n_checked(self) -> int:
+        return len(self._rows)
+
+    @property
+    def rows(self) -> list[ComponentRow]:
+        """Every checked component, in theta order."""
+        return list(self._rows)
+
+    def worst(self, k: int = 5) -> list[ComponentRow]:
+        """The ``k`` checked components with the largest ``|analytic - numerical|``."""
+        order = sorted(self._rows, key=lambda row: -_nan_last(row.abs_error))
+        return order[: max(0, int(k))]
+
+    # -- text
+    def _header(self) -> str:
+        what = {"full": "every component", "sampled": "a random sample of components",
+                "directional": "random directions per parameter"}[self.kind]
+        eps = "default step" if self.eps is None else f"eps={self.eps:g}"
+        lines = [
+            f"Gradient check ({self.method} differences, {eps}), {what}: "
+            f"{self.n_checked} checked of {self.n_total}",
+            f"relative error {self.relative_error:.2e} -> {self.verdict.name}: "
+            f"{self.verdict.explanation}",
+        ]
+        if self.note:
+            lines.append(f"note: {self.note}")
+        if self.kinks:
+            lines.append(f"{len(self.kinks)} kink(s): f is not smooth within +-eps there "
+                         "(e.g. a ReLU crossing 0); excluded from the verdict")
+        return "\n".join(lines)
+
+    def _param_table(self) -> list[list[str]]:
+        rows = [["parameter", "shape", "checked", "rel. error", "verdict"]]
+        for p in self.per_parameter.values():
+            verdict = "not sampled" if p.verdict is None else p.verdict.name
+            if p.note:
+                verdict += f" ({p.note})"
+            if p.n_kinks:
+                verdict += f", {p.n_kinks} kink(s)"
+            rows.append([p.name, str(p.shape), str(p.n_checked), f"{p.relative_error:.2e}",
+                         verdict])
+        return rows
+
+    def _worst_table(self, k: int = 5) -> list[list[str]]:
+        head = "direction" if self.kind == "directional" else "index"
+        rows = [["parameter", head, "analytic", "numerical", "abs error"]]
+        for r in self.worst(k):
+            rows.append([r.name, str(r.index), f"{r.analytic: .6e}", f"{r.numerical: .6e}",
+                         f"{r.abs_error:.2e}" + (" kink" if r.kink else "")])
+        return rows
+
+    def __str__(self) -> str:
+        parts = [self._header(), "", _text_table(self._param_table()), "",
+                 "worst components (largest |analytic - numerical|):",
+                 _text_table(self._worst_table())]
+        return "\n".join(parts)
+
+    def __repr__(self) -> str:
+        return (f"<GradientCheckReport {self.verdict.name} relative_error="
+                f"{self.relative_error:.2e} checked={self.n_checked}/{self.n_total}>")
+
+    def _repr_html_(self) -> str:
+        color = {Verdict.EXCELLENT: "#1a7f37", Verdict.ACCEPTABLE: "#6b8e23",
+                 Verdict.SUSPICIOUS: "#b8860b", Verdict.WRONG: "#c62828"}[self.verdict]
+        head = html.escape(self._header()).replace("\n", "<br>")
+        head = head.replace(self.verdict.name,
+                            f'<b style="color:{color}">{self.verdict.name}</b>', 1)
+        return (f"<div><p>{head}</p>{_html_table(self._param_table())}"
+                f"<p>worst components (largest |analytic - numerical|):</p>"
+                f"{_html_table(self._worst_table())}</div>")
+
+
+def _nan_last(x: float) -> float:
+    return math.inf if math.isnan(x) else x
+
+
+def _text_table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    return "\n".join("  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip()
+                     for r in rows)
+
+
+def _html_table(rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                   for r in rows[1:])
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+# --------------------------------------------------------------------------- gradient_check
+
+
+def _analytic_flat(grad: Any, theta: Any) -> np.ndarray:
+    """The analytic gradient as a flat float64 vector, after checking its structure."""
+    analytic = grad(theta) if callable(grad) else grad
+    theta_spec = spec_of(float(theta) if isinstance(theta, int) else theta)
+    try:
+        a_flat, a_spec = flatten(analytic)
+    except TypeError as err:
+        raise TypeError(f"the gradient must have theta's structure of float arrays: {err}") from None
+    theta_spec.check_same(a_spec, what="gradient")
+    return a_flat
+
+
+def _noise(est: _Estimate) -> np.ndarray:
+    """Round-off in each finite-difference estimate, in units of the derivative."""
+    if est.values is None:  # complex step: no cancellation
+        return 4 * EPS * np.abs(est.grad)
+    fmax = np.max(np.abs(est.values), axis=1)
+    fmax = np.maximum(fmax, abs(est.f0))
+    return 10 * EPS * fmax / np.abs(est.steps)
+
+
+def _find_kinks(est: _Estimate, analytic: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """Components whose mismatch is explained by f not being smooth within +-eps.
+
+    A kink (slope jump J somewhere in [x-h, x+h]) makes the one-sided slopes differ by about
+    twice the mismatch of the central difference. Candidates are confirmed with two more calls,
+    at x +- h/2: the three second differences with step h/2 centred at x-h/2, x and x+h/2 agree
+    to O(h**3) for a smooth f, while a kink adds a hat-shaped bump to at most two of them.
+    """
+    kinks = np.zeros(len(est.grad), dtype=bool)
+    if est.method != "central":
+        return kinks
+    fp, fm = est.values[:, 0], est.values[:, 1]
+    h = est.steps
+    mismatch = np.abs(analytic - est.grad)
+    jump = np.abs(fp - 2 * est.f0 + fm) / np.abs(h)
+    candidates = ((mismatch > 1e-7 * (np.abs(analytic) + np.abs(est.grad)) + noise)
+                  & (jump >= 0.5 * mismatch) & (jump > noise))
+    pos = np.flatnonzero(candidates)
+    if pos.size == 0:
+        return kinks
+    half = est.evaluate(pos, (0.5, -0.5))
+    fph, fmh = half[:, 0], half[:, 1]
+    f0 = est.f0
+    d = np.stack([fm[pos] - 2 * fmh + f0, fmh - 2 * f0 + fph, f0 - 2 * fph + fp[pos]], axis=1)
+    spread = d.max(axis=1) - d.min(axis=1)
+    biggest = np.abs(d).max(axis=1)
+    floor = 1e3 * EPS * np.maximum(np.abs(np.c_[fp[pos], fm[pos], fph, fmh]).max(axis=1),
+                                   abs(f0))
+    confirmed = ((spread >= 0.5 * biggest) & (spread > floor)
+                 & (2 * spread / np.abs(h[pos]) >= 0.25 * mismatch[pos]))
+    kinks[pos[confirmed]] = True
+    return kinks
+
+
+def _sample_indices(n: int, n_samples: int | None, seed: Any) -> np.ndarray | None:
+    if n_samples is None:
+        return None
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
+        raise TypeError(f"n_samples must be a whole number or None, got {n_samples!r}")
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+    if n_samples >= n:
+        return None
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=int(n_samples), replace=False))
+
+
+def gradient_check(f: Callable[[Any], float], grad: Any, theta: Any, eps: float | None = 1e-6,
+                   method: str = "central", n_samples: int | None = None, seed: Any = None,
+                   thresholds: tuple[float, float, float] = DEFAULT_THRESHOLDS
+                   ) -> GradientCheckReport:
+    """Compare an analytic gradient with finite differences, per parameter and per component.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(theta) -> float``; see :func:`~gradcheck_edu.numerical_gradient`.
+    grad : callable or gradient
+        ``grad(theta)`` with f's signature, or the gradient itself, in theta's structure.
+    theta : float, ndarray or structure of float arrays
+        Perturbed in place and restored bit-exactly.
+    eps : float or None
+        Step (default 1e-6, absolute). ``None`` for the method's default step.
+    method : str
+        Any method of :func:`~gradcheck_edu.numerical_gradient`; kinks are detected with
+        ``"central"`` only.
+    n_samples : int, optional
+        Check only this many random components (about ``2 * n_samples`` calls of f).
+    seed : int or Generator, optional
+        For the random sample.
+    thresholds : three floats
+        Verdict bands, see :func:`classify_relative_error`.
+
+    Returns
+    -------
+    GradientCheckReport
+        ``.relative_error``, ``.verdict``, ``.passed``, ``.per_parameter``, ``.worst(k)``,
+        ``.kinks``; ``print(report)`` shows the tables.
+
+    Raises
+    ------
+    ValueError
+        The gradient's structure or a shape differs from theta's (the message names the
+        parameter and both shapes), and every error of ``numerical_gradient``.
+    """
+    a_flat = _analytic_flat(grad, theta)
+    indices = _sample_indices(a_flat.size, n_samples, seed)
+    est = _Estimate(f, theta, eps, method, indices)
+    a_sel = a_flat if indices is None else a_flat[indices]
+    noise = _noise(est)
+    kinks = _find_kinks(est, a_sel, noise)
+    flat_idx = np.arange(a_flat.size) if indices is None else indices
+
+    spec = est.target.spec
+    rows = []
+    for j, (k, idx) in enumerate(est.comps):
+        rows.append(ComponentRow(spec.leaves[k].name, idx, int(flat_idx[j]), float(a_sel[j]),
+                                 float(est.grad[j]), float(abs(a_sel[j] - est.grad[j])),
+                                 bool(kinks[j])))
+    leaf_of = np.array([k for k, _ in est.comps], dtype=np.int64)
+    smooth = ~kinks
+    per_parameter = {}
+    for k, leaf in enumerate(spec.leaves):
+        mine = leaf_of == k
+        use = mine & smooth
+        if not mine.any():
+            per_parameter[leaf.name] = ParameterRow(leaf.name, leaf.shape, 0, math.nan, None,
+                                                    math.nan)
+            continue
+        r, v, note = _verdict(a_sel[use], est.grad[use], noise[use], thresholds)
+        per_parameter[leaf.name] = ParameterRow(
+            leaf.name, leaf.shape, int(mine.sum()), r, v,
+            float(np.max(np.abs(a_sel[mine] - est.grad[mine]))), int((mine & kinks).sum()), note)
+    r, v, note = _verdict(a_sel[smooth], est.grad[smooth], noise[smooth], thresholds)
+
+    numerical_flat = np.full(a_flat.size, np.nan)
+    numerical_flat[flat_idx] = est.grad
+    return GradientCheckReport(
+        kind="full" if indices is None else "sampled", method=method, eps=eps, rows=rows,
+        per_parameter=per_parameter, analytic=est.as_structure(a_flat),
+        numerical=est.as_structure(numerical_flat), relative_error=r, verdict=v, note=note,
+        n_total=a_flat.size, thresholds=thresholds)
+
+
+# --------------------------------------------------------------------------- directional check
+
+
+def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
+                      n_directions: int = 3, eps: float = 1e-6, seed: Any = None,
+                      thresholds: tuple[float, float, float] = DEFAULT_THRESHOLDS
+                      ) -> GradientCheckReport:
+    """Check the gradient along random directions: cost independent of the number of weights.
+
+    For each parameter and each of ``n_directions`` random unit directions ``v`` supported on
+    that parameter, compare the central difference ``(f(theta + eps v) - f(theta - eps v)) /
+    (2 eps)`` with the analytic ``grad . v``: two calls of ``f`` per direction, whatever the size
+    of the parameter. A wrong gradient is caught along almost every random direction; a single
+    wrong component of a large parameter may hide, so finish with a sampled ``gradient_check``.
+
+    Returns
+    -------
+    GradientCheckReport
+        Rows are directions (``index`` is the direction number); ``analytic`` and ``numerical``
+        are dicts ``name -> array (n_directions,)`` of directional derivatives.
+    """
+    if isinstance(n_directions, bool) or not isinstance(n_directions, (int, np.integer)) \
+            or n_directions < 1:
+        raise ValueError(f"n_directions must be a whole number >= 1, got {n_directions!r}")
+    eps = _check_eps(eps)
+    a_flat = _analytic_flat(grad, theta)
+    rng = np.random.default_rng(seed)
+    target = _Target(f, theta)
+    f0 = _check_f0(target)
+    spec = target.spec
+    rows, per_parameter, analytic, numerical = [], {}, {}, {}
+    all_a, all_n, all_noise = [], [], []
+    for k, (leaf, arr) in enumerate(zip(spec.leaves, target.arrays)):
+        g = a_flat[leaf.offset: leaf.offset + leaf.size].reshape(leaf.shape)
+        d_a, d_n, noise = np.empty(n_directions), np.empty(n_directions), np.empty(n_directions)
+        original = arr.copy()
+        try:
+            for d in range(n_directions):
+                v = rng.standard_normal(leaf.shape)
+                v /= max(float(np.linalg.norm(v)), 1e-300)
+                np.add(original, eps * v, out=arr, casting="unsafe")
+                plus = arr.astype(np.float64)
+                fp = _checked_value(target, f"at theta + eps*v (direction {d} of {leaf.name})")
+                np.subtract(original, eps * v, out=arr, casting="unsafe")
+                step = plus - arr  # the perturbation the floats represent, 2*eps*v up to rounding
+                fm = _checked_value(target, f"at theta - eps*v (direction {d} of {leaf.name})")
+                np.copyto(arr, original)
+                d_n[d] = (fp - fm) / (2 * eps)
+                d_a[d] = float(np.sum(g * step)) / (2 * eps)
+                noise[d] = 10 * EPS * max(abs(fp), abs(fm), abs(f0)) / eps
+        finally:
+            np.copyto(arr, original)
+        for d in range(n_directions):
+            rows.append(ComponentRow(leaf.name, (d,), leaf.offset, float(d_a[d]), float(d_n[d]),
+                                     float(abs(d_a[d] - d_n[d]))))
+        r, v, note = _verdict(d_a, d_n, noise, thresholds)
+        per_parameter[leaf.name] = ParameterRow(leaf.name, leaf.shape, n_directions, r, v,
+                                                float(np.max(np.abs(d_a - d_n))), 0, note)
+        analytic[leaf.name], numerical[leaf.name] = d_a, d_n
+        all_a.append(d_a)
+        all_n.append(d_n)
+        all_noise.append(noise)
+    r, v, note = _verdict(np.concatenate(all_a), np.concatenate(all_n),
+                          np.concatenate(all_noise), thresholds)
+    return GradientCheckReport(
+        kind="directional", method="central", eps=eps, rows=rows, per_parameter=per_parameter,
+        analytic=analytic, numerical=numerical, relative_error=r, verdict=v, note=note,
+        n_total=len(rows), thresholds=thresholds)
+
+
+def _checked_value(target: _Target, where: str) -> float:
+    v = _real_scalar(target.call())
+    if not math.isfinite(v):
+        raise ValueError(f"f returned {v} {where}; check for overflow or log(0), or use a "
+                         "smaller eps")
+    return v
+
+
+def _check_f0(target: _Target) -> float:
+    first = _checked_value(target, "at the unperturbed theta")
+    second = _checked_value(target, "at the unperturbed theta")
+    if first != second:
+        raise ValueError(
+            f"f is not deterministic: two calls at the same theta returned {first!r} and "
+            f"{second!r}. Fix the random seed inside f (e.g. a fixed dropout mask) or disable "
+            "dropout and random sampling while checking gradients")
+    return first
+
+
+# --------------------------------------------------------------------------- Taylor test
+
+
+@dataclass
+class TaylorResult:
+    """The step-free check: how fast the first-order Taylor remainder shrinks.
+
+    Attributes
+    ----------
+    rate : float
+        Fitted slope of log(remainder) against log(h) as h -> 0: about 2 when the gradient is
+        right, about 1 when it is wrong. NaN when the remainder is at round-off for every step.
+    verdict : Verdict
+    steps, remainders : ndarray
+        ``h`` and ``|f(theta + h v) - f(theta) - h grad . v|``, for a log-log plot.
+    """
+
+    rate: float
+    verdict: Verdict
+    steps: np.ndarray
+    remainders: np.ndarray
+    message: str
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.passed
+
+    def __str__(self) -> str:
+        return f"Taylor test: remainder rate {self.rate:.2f} -> {self.verdict.name}: {self.message}"
+
+
+def taylor_test(f: Callable[[Any], float], grad: Any, theta: Any, direction: Any = None,
+                seed: Any = None, n_steps: int = 16, h0: float = 0.1) -> TaylorResult:
+    """Step-free gradient check: the Taylor remainder shrinks like h**2 only if grad is right.
+
+    Along a direction ``v`` (random unit vector unless given, in theta's structure),
+    ``r(h) = |f(theta + h v) - f(theta) - h grad . v|`` is ``O(h**2)`` when the gradient is
+    right and ``O(h)`` when it is wrong, whatever the step. The rate is fitted on the smallest
+    steps whose remainder is above round-off.
+
+    Parameters
+    ----------
+    n_steps : int
+        Steps ``h0 * 2**-k`` for ``k = 0 .. n_steps - 1``.
+
+    Returns
+    -------
+    TaylorResult
+        ``.rate`` (about 2 right, about 1 wrong), ``.verdict``, ``.steps``, ``.remainders``.
+    """
+    a_flat = _analytic_flat(grad, theta)
+    target = _Target(f, theta)
+    spec = target.spec
+    rng = np.random.default_rng(seed)
+    if direction is None:
+        v = rng.standard_normal(spec.size)
+    else:
+        v, v_spec = flatten(direction)
+        spec.check_same(v_spec, what="direction")
+    norm = float(np.linalg.norm(v))
+    if not norm > 0:
+        raise ValueError("the direction must be a nonzero vector")
+    v = v / norm
+    f0 = _check_f0(target)
+    steps = h0 * 2.0 ** -np.arange(int(n_steps))
+    remainders = np.empty(steps.size)
+    originals = [arr.copy() for arr in target.arrays]
+    try:
+        for i, h in enumerate(steps):
+            linear = 0.0
+            for leaf, arr, orig in zip(spec.leaves, target.arrays, originals):
+                sl = slice(leaf.offset, leaf.offset + leaf.size)
+                np.add(orig, h * v[sl].reshape(leaf.shape), out=arr, casting="unsafe")
+                # The step the floats represent, not h*v: keeps rounding out of the remainder.
+                moved = arr.astype(np.float64) - orig
+                linear += float(np.sum(a_flat[sl].reshape(leaf.shape) * moved))
+            fh = _checked_value(target, f"at theta + h*v (h={h:g})")
+            remainders[i] = abs(fh - f0 - linear)
+            for arr, orig in zip(target.arrays, originals):
+                np.copyto(arr, orig)
+    finally:
+        for arr, orig in zip(target.arrays, originals):
+            np.copyto(arr, orig)
+    floor = 100 * EPS * max(abs(f0), 1e-300)
+    valid = remainders > floor
+    if valid.sum() < 3:
+        return TaylorResult(math.nan, Verdict.EXCELLENT, steps, remainders,
+                            "the remainder is at round-off for every step: f is linear along v "
+                            "and the gradient matches it")
+    idx = np.flatnonzero(valid)[-5:]  # the smallest steps above round-off: the asymptotic rate
+    rate = float(np.polyfit(np.log(steps[idx]), np.log(remainders[idx]), 1)[0])
+    if rate >= 1.8:
+        verdict, msg = Verdict.EXCELLENT, "remainder ~ h^2: the gradient is right"
+    elif rate >= 1.5:
+        verdict, msg = Verdict.ACCEPTABLE, "remainder close to h^2: probably right"
+    elif rate >= 1.2:
+        verdict, msg = Verdict.SUSPICIOUS, "remainder between h and h^2: check more directions"
+    else:
+        verdict, msg = Verdict.WRONG, "remainder ~ h: the gradient is wrong along this direction"
+    return TaylorResult(rate, verdict, steps, remainders, msg)
+
+
+# --------------------------------------------------------------------------- layers and models
+
+
+def _snapshot(obj: Any) -> dict:
+    """Copies of the arrays an object (and its list of layers) holds, to undo side effects."""
+    saved: dict = {}
+    if not hasattr(obj, "__dict__"):
+        return saved
+    for name, value in vars(obj).items():
+        if isinstance(value, np.ndarray):
+            saved[name] = (value, value.copy())
+        elif isinstance(value, dict):
+            saved[name] = (value, {k: (v, v.copy() if isinstance(v, np.ndarray) else None)
+                                   for k, v in value.items()})
+        elif isinstance(value, list) and all(hasattr(v, "__dict__") for v in value):
+            saved[name] = (value, [(v, _snapshot(v)) for v in value])
+        else:
+            saved[name] = (value, None)
+    return saved
+
+
+def _restore(obj: Any, saved: dict) -> None:
+    if not hasattr(obj, "__dict__"):
+        return
+    for name in list(vars(obj)):
+        if name not in saved:
+            delattr(obj, name)
+    for name, (value, copy) in saved.items():
+        setattr(obj, name, value)
+        if isinstance(value, np.ndarray):
+            np.copyto(value, copy)
+        elif isinstance(value, dict) and copy is not None:
+            value.clear()
+            for k, (v, c) in copy.items():
+                if c is not None:
+                    np.copyto(v, c)
+                value[k] = v
+        elif isinstance(value, list) and copy is not None:
+            for item, item_saved in copy:
+                _restore(item, item_saved)
+
+
+def check_layer(layer: Any, x: Any, eps: float = 1e-6, method: str = "central",
+                seed: Any = 0, thresholds: tuple[float, float, float] = DEFAULT_THRESHOLDS
+                ) -> GradientCheckReport:
+    """Gradient-check a layer's ``backward``: the input gradient and every parameter's.
+
+    The layer needs ``forward(x) -> out``, ``backward(dout) -> dx`` that fills ``grads``, and
+    dicts ``params`` and ``grads`` with the same keys (empty for a layer without parameters).
+    With a random upstream gradient ``dout``, the scalar ``L = sum(forward(x) * dout)`` has
+    gradient ``dx`` with respect to ``x`` and ``grads[k]`` with respect to ``params[k]``.
+
+    Returns
+    -------
+    GradientCheckReport
+        Rows named ``"x"`` and the parameter keys. The layer's arrays (parameters, gradients,
+        caches, running statistics) are as before the check, and ``x`` is not modified.
+    """
+    for attr in ("forward", "backward"):
+        if not callable(getattr(layer, attr, None)):
+            raise TypeError(f"check_layer needs a layer with a {attr}() method")
+    params = getattr(layer, "params", {})
+    if not isinstance(params, dict):
+        raise TypeError("layer.params must be a dict of arrays (empty if it has none)")
+    if "x" in params:
+        raise ValueError("layer.params has a key 'x', which check_layer uses for the input")
+    x = np.array(x, dtype=np.float64)  # a copy: the caller's x is never touched
+    rng = np.random.default_rng(seed)
+    saved = _snapshot(layer)
+    try:
+        out = layer.forward(x)
+        dout = rng.standard_normal(np.shape(out))
+        dx = layer.backward(dout)
+        grads = getattr(layer, "grads", {})
+        if set(grads) != set(params):
+            raise ValueError(f"after backward, layer.grads has keys {sorted(grads)} but "
+                             f"layer.params has {sorted(params)}; fill one gradient per parameter")
+        if dx is None:
+            raise ValueError("backward(dout) returned None; it must return dx, the gradient "
+                             "with respect to the layer's input")
+        analytic = {"x": np.array(dx, dtype=np.float64)}
+        analytic.update({k: np.array(grads[k], dtype=np.float64) for k in params})
+        theta = {"x": x, **params}
+
+        def f(th: dict) -> float:
+            return float(np.sum(layer.forward(th["x"]) * dout))
+
+        return gradient_check(f, analytic, theta, eps=eps, method=method,
+                              thresholds=thresholds)
+    finally:
+        _restore(layer, saved)
+
+
+def check_model(model: Any, X: Any, y: Any, eps: float = 1e-6, method: str = "central",
+                n_samples: int | None = None, seed: Any = None,
+                thresholds: tuple[float, float, float] = DEFAULT_THRESHOLDS
+                ) -> GradientCheckReport:
+    """Gradient-check every parameter of a model on a batch ``(X, y)``.
+
+    Works with any object that has ``params`` (a dict of float arrays that the model reads in
+    place), ``loss(X, y) -> float`` and ``loss_and_grads(X, y) -> (float, dict of gradients)``;
+    the checker never imports a particular model class. Rows are named by the keys of
+    ``params`` (``W1``, ``b1``, ...). The model's arrays are as before the check.
+    """
+    for attr in ("params", "loss", "loss_and_grads"):
+        if not hasattr(model, attr):
+            raise TypeError(f"check_model needs a model with .params, .loss(X, y) and "
+                            f".loss_and_grads(X, y); this one has no .{attr}")
+    saved = _snapshot(model)
+    try:
+        _, grads = model.loss_and_grads(X, y)
+        missing = [k for k in model.params if k not in grads]
+        if missing:
+            raise ValueError(f"loss_and_grads returned no gradient for {missing}; it must return "
+                             f"one per parameter, with the keys of .params")
+        grads = {k: np.array(grads[k], dtype=np.float64) for k in model.params}
+        return gradient_check(lambda _params: model.loss(X, y), grads, model.params, eps=eps,
+                              method=method, n_samples=n_samples, seed=seed,
+                              thresholds=thresholds)
+    finally:
+        _restore(model, saved)

@@ -1,0 +1,576 @@
+"""Finite-difference estimates of the gradient of a scalar function ``f(theta)``.
+
+The classic example: for ``f(theta) = theta**3`` at ``theta = 1`` the derivative is 3. With a step
+of ``eps = 0.01`` the one-sided estimate is off by 0.0301, the two-sided one by only 0.0001:
+
+>>> f = lambda t: t**3
+>>> print(f"{forward_difference(f, 1.0, eps=0.01):.4f}")
+3.0301
+>>> print(f"{backward_difference(f, 1.0, eps=0.01):.4f}")
+2.9701
+>>> print(f"{central_difference(f, 1.0, eps=0.01):.4f}")
+3.0001
+
+``theta`` may be a Python number, an ndarray of any shape, or a structure (dict, list, tuple,
+nested) of float arrays. Arrays are perturbed **in place**, one component at a time, and restored
+bit-exactly afterwards (also when ``f`` raises or the user presses Ctrl-C), so ``f`` may read them
+through a closure, as a model reads its own parameters.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from .theta import ParamSpec, flatten, spec_of
+
+__all__ = [
+    "forward_difference",
+    "backward_difference",
+    "central_difference",
+    "numerical_gradient",
+    "default_step",
+    "error_vs_eps",
+    "fit_order",
+    "METHODS",
+    "PrecisionWarning",
+    "StepTooSmallError",
+]
+
+EPS = float(np.finfo(np.float64).eps)
+
+# method -> (truncation order, relative default step, stencil offsets, stencil weights).
+# The derivative is sum(w * f(x + o*h)) / h. Default steps balance truncation error ~ h**p against
+# round-off ~ EPS/h, whose sum is smallest at h ~ EPS**(1/(p+1)).
+_STENCILS: dict[str, tuple[int, float, tuple[int, ...], tuple[float, ...]]] = {
+    "forward": (1, EPS ** (1 / 2), (0, 1), (-1.0, 1.0)),
+    "backward": (1, EPS ** (1 / 2), (-1, 0), (-1.0, 1.0)),
+    "central": (2, EPS ** (1 / 3), (1, -1), (0.5, -0.5)),
+    "richardson": (4, EPS ** (1 / 5), (2, 1, -1, -2),
+                   (-1 / 12, 8 / 12, -8 / 12, 1 / 12)),
+}
+# Complex step has no subtraction, hence no cancellation: a tiny step is fine.
+_COMPLEX_STEP = 1e-20
+
+METHODS = ("forward", "backward", "central", "complex", "richardson")
+
+
+class PrecisionWarning(UserWarning):
+    """theta is stored in less than float64, so finite differences hit a high round-off floor."""
+
+
+class StepTooSmallError(ValueError):
+    """The step is below the float's resolution: ``theta + eps == theta``."""
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def default_step(theta: Any, method: str = "central") -> np.ndarray:
+    """The textbook step for ``method`` in float64, scaled by ``max(1, |theta_i|)``.
+
+    Parameters
+    ----------
+    theta : array_like
+        Values at which the derivative is wanted.
+    method : {"forward", "backward", "central", "richardson", "complex"}
+
+    Returns
+    -------
+    ndarray, same shape as ``theta``
+        ``EPS**(1/2)`` for one-sided, ``EPS**(1/3)`` for central, ``EPS**(1/5)`` for the
+        fourth-order Richardson stencil and ``1e-20`` for the complex step, times
+        ``max(1, |theta_i|)``.
+
+    Notes
+    -----
+    A difference of order ``p`` has truncation error ``C1 * h**p`` and round-off error about
+    ``C2 * EPS / h`` (``f`` is known to ``EPS`` relative accuracy, and the difference is divided
+    by ``h``). Their sum is smallest at ``h ~ EPS**(1/(p+1))``: ``1.5e-8`` one-sided, ``6e-6``
+    central, ``7e-4`` for the fourth-order stencil.
+    """
+    _check_method(method)
+    rel = _COMPLEX_STEP if method == "complex" else _STENCILS[method][1]
+    return rel * np.maximum(1.0, np.abs(np.asarray(theta, dtype=np.float64)))
+
+
+# --------------------------------------------------------------------------- preparing theta
+
+
+class _Target:
+    """theta made ready to be perturbed in place, one component at a time.
+
+    ``arrays`` are the arrays actually perturbed: the caller's own float arrays, or a float64 copy
+    for a Python number or an integer array passed directly, or complex copies for the complex
+    step. ``call()`` evaluates ``f`` on the current state.
+    """
+
+    def __init__(self, f: Callable[[Any], Any], theta: Any, complex_step: bool = False):
+        if not callable(f):
+            raise TypeError(f"f must be a function f(theta) -> float, got {type(f).__name__}")
+        self.f = f
+        self.complex_step = complex_step
+        self.scalar = False
+        if isinstance(theta, (bool, np.bool_)):
+            raise TypeError("theta is a boolean; pass a number or an array of floats")
+        if isinstance(theta, numbers.Number) and not isinstance(theta, np.ndarray):
+            if isinstance(theta, numbers.Complex) and not isinstance(theta, numbers.Real):
+                raise TypeError("theta must be real; the complex step adds the imaginary part")
+            self.scalar = True
+            self.spec = spec_of(float(theta))
+            self.arrays = [np.array(theta, dtype=np.complex128 if complex_step else np.float64)]
+            self.arg = None
+        elif isinstance(theta, np.ndarray):
+            self.spec = spec_of(theta)
+            arr = theta
+            if np.issubdtype(arr.dtype, np.integer):
+                # Copied, never truncated: f receives the float64 copy.
+                arr = arr.astype(np.float64)
+            elif not np.issubdtype(arr.dtype, np.floating):
+                raise TypeError(f"theta has dtype {arr.dtype}; pass an array of floats")
+            if complex_step:
+                arr = arr.astype(np.complex128)
+            elif not arr.flags.writeable:
+                arr = arr.copy()
+            self.arrays = [arr]
+            self.arg = arr
+        else:
+            self.spec = spec_of(theta)
+            leaves = self.spec.leaf_values(theta)
+            for leaf, value in zip(self.spec.leaves, leaves):
+                _check_leaf_perturbable(leaf.name, value)
+            if complex_step:
+                self.arrays = [np.asarray(v, dtype=np.complex128).copy() for v in leaves]
+                self.arg = self.spec.build(self.arrays)
+            else:
+                self.arrays = leaves
+                self.arg = theta
+        low = [a.dtype for a in self.arrays if a.dtype in (np.float16, np.float32)]
+        if low:
+            warnings.warn(
+                f"theta holds {low[0]} values: a finite difference divides round-off of about "
+                f"{np.finfo(low[0]).eps:.0e} * |f| by the step, so it cannot be trusted much "
+                "below 1e-3 relative error. Gradient checks should run in float64 "
+                "(e.g. build the model with dtype=np.float64).",
+                PrecisionWarning,
+                stacklevel=4,
+            )
+
+    def call(self) -> Any:
+        if self.scalar:
+            return self.f(self.arrays[0].item())
+        return self.f(self.arg)
+
+    def components(self, indices: Iterable[int] | None = None) -> list[tuple[int, tuple]]:
+        """(leaf position, index) pairs, for all of theta in order or for the given flat indices."""
+        if indices is None:
+            return [(k, idx) for k, leaf in enumerate(self.spec.leaves)
+                    for idx in np.ndindex(leaf.shape)]
+        return [self.spec.leaf_index(int(i)) for i in indices]
+
+    def label(self, comp: tuple[int, tuple]) -> str:
+        k, idx = comp
+        name = self.spec.leaves[k].name
+        return f"{name}[{', '.join(map(str, idx))}]" if idx else name
+
+
+def _check_leaf_perturbable(name: str, value: Any) -> None:
+    if not isinstance(value, np.ndarray):
+        raise TypeError(
+            f"parameter {name!r} is a {type(value).__name__}, which cannot be perturbed in "
+            f"place; store it as an array, e.g. np.array({value!r})"
+        )
+    if np.issubdtype(value.dtype, np.integer):
+        raise TypeError(
+            f"parameter {name!r} is an integer array ({value.dtype}): a step of eps would be "
+            "truncated away. Store parameters as floats, e.g. W = W.astype(np.float64)"
+        )
+    if not np.issubdtype(value.dtype, np.floating):
+        raise TypeError(f"parameter {name!r} has dtype {value.dtype}; use float64 arrays")
+    if not value.flags.writeable:
+        raise TypeError(f"parameter {name!r} is read-only; it must be writeable to be perturbed")
+
+
+def _real_scalar(value: Any) -> float:
+    """f's return value as a float, or a clear error."""
+    if type(value) is float:
+        return value
+    if np.ndim(value) != 0:
+        raise ValueError(
+            f"f must return a scalar (the loss), but it returned an array of shape "
+            f"{np.shape(value)}; reduce it, e.g. return float(np.sum(...)) or loss.item()"
+        )
+    if np.iscomplexobj(value):
+        raise TypeError("f returned a complex number; only method='complex' expects that")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"f must return a real scalar (the loss), but it returned {type(value).__name__}"
+        ) from None
+
+
+def _check_finite(value: float, where: str) -> None:
+    if not math.isfinite(value):
+        raise ValueError(
+            f"f returned {value} {where}. Check for overflow (exp of a large number), log(0) "
+            "or division by zero, or use a smaller eps"
+        )
+
+
+def _check_eps(eps: Any) -> float:
+    try:
+        eps = float(eps)
+    except (TypeError, ValueError):
+        raise TypeError(f"eps must be a positive number, got {eps!r}") from None
+    if not eps > 0 or not math.isfinite(eps):
+        raise ValueError(f"eps must be a positive, finite number, got {eps}")
+    return eps
+
+
+def _steps(target: _Target, comps: list, eps: float | None, method: str) -> np.ndarray:
+    """Step for each component: eps itself, or the default step scaled by |theta_i|."""
+    if eps is None:
+        values = np.array([abs(target.arrays[k][idx]) for k, idx in comps], dtype=np.float64)
+        return default_step(values, method)
+    eps = _check_eps(eps)
+    if method != "complex":
+        for k, arr in enumerate(target.arrays):
+            moved = (arr + arr.dtype.type(eps)) == arr
+            if np.any(moved):
+                idx = np.unravel_index(int(np.argmax(moved)), arr.shape) if arr.ndim else ()
+                raise StepTooSmallError(
+                    f"eps={eps:g} is too small: at {target.label((k, tuple(map(int, idx))))} = "
+                    f"{arr[idx]!r}, theta + eps == theta in {arr.dtype}. Use a larger eps "
+                    "(or eps=None for the default step)"
+                )
+    return np.full(len(comps), eps)
+
+
+# --------------------------------------------------------------------------- the evaluation loop
+
+
+def _base_value(target: _Target) -> float | complex:
+    """f at the unperturbed theta, evaluated twice to catch a non-deterministic f."""
+    first, second = target.call(), target.call()
+    if target.complex_step:
+        first, second = _complex_scalar(first, "at the unperturbed theta"), _complex_scalar(
+            second, "at the unperturbed theta")
+        _check_finite(abs(first), "at the unperturbed theta")
+    else:
+        first, second = _real_scalar(first), _real_scalar(second)
+        _check_finite(first, "at the unperturbed theta")
+    if first != second:
+        raise ValueError(
+            f"f is not deterministic: two calls at the same theta returned {first!r} and "
+            f"{second!r}. Fix the random seed inside f (e.g. a fixed dropout mask) or disable "
+            "dropout and random sampling while checking gradients"
+        )
+    return first
+
+
+def _side(offset: float) -> str:
+    if offset == 1:
+        return "theta + eps"
+    if offset == -1:
+        return "theta - eps"
+    return f"theta {'+' if offset > 0 else '-'} {abs(offset):g}*eps"
+
+
+def _perturbed_values(target: _Target, comps: list, steps: np.ndarray,
+                      offsets: tuple[float, ...], f0: float) -> tuple[np.ndarray, np.ndarray]:
+    """f at theta + offset*h along each component: values (n_comp, n_offsets) and steps h.
+
+    Only the f calls cost anything here: each component of the caller's arrays is set, f is
+    called, and the original value is put back in ``finally``.
+    """
+    values = np.empty((len(comps), len(offsets)))
+    h_used = np.empty(len(comps))
+    arrays = target.arrays
+    for j, (k, idx) in enumerate(comps):
+        arr = arrays[k]
+        x = arr[idx]
+        # The step the float can represent: (x + h) - x, not h, is what f actually sees.
+        h = float((x + arr.dtype.type(steps[j])) - x)
+        if h == 0.0:
+            raise StepTooSmallError(
+                f"the step {steps[j]:g} vanishes at {target.label((k, idx))} = {x!r}: "
+                f"theta + eps == theta in {arr.dtype}. Use a larger eps"
+            )
+        h_used[j] = h
+        try:
+            for m, offset in enumerate(offsets):
+                if offset == 0:
+                    values[j, m] = f0
+                    continue
+                arr[idx] = x + offset * h
+                v = _real_scalar(target.call())
+                if not math.isfinite(v):
+                    _check_finite(v, f"at {_side(offset)} in component {target.label((k, idx))}"
+                                     f" (eps={h:.3g})")
+                values[j, m] = v
+        finally:
+            arr[idx] = x
+    return values, h_used
+
+
+def _complex_scalar(value: Any, where: str) -> complex:
+    if np.ndim(value) != 0:
+        raise ValueError(
+            f"f must return a scalar (the loss), but it returned an array of shape "
+            f"{np.shape(value)} {where}"
+        )
+    if not np.iscomplexobj(value):
+        raise TypeError(
+            "with method='complex', f must carry the imaginary part through, but it returned "
+            f"a real {type(value).__name__} {where}. Something in f dropped it: np.abs, "
+            "float(), np.real, or a comparison such as np.maximum. Use method='central' for "
+            "such f"
+        )
+    return complex(value)
+
+
+def _complex_step_gradient(target: _Target, comps: list, steps: np.ndarray) -> np.ndarray:
+    """Im f(theta + i h e_k) / h for each component: no subtraction, no cancellation."""
+    grad = np.empty(len(comps))
+    for j, (k, idx) in enumerate(comps):
+        arr = target.arrays[k]
+        x = arr[idx]
+        h = float(steps[j])
+        try:
+            arr[idx] = x + 1j * h
+            where = f"at theta + i*eps in component {target.label((k, idx))}"
+            v = _complex_scalar(target.call(), where)
+            _check_finite(abs(v), where)
+        finally:
+            arr[idx] = x
+        grad[j] = v.imag / h
+    return grad
+
+
+class _Estimate:
+    """Everything one pass of finite differences measured (used by the gradient checks)."""
+
+    def __init__(self, f, theta, eps, method, indices=None):
+        _check_method(method)
+        self.method = method
+        self.target = target = _Target(f, theta, complex_step=(method == "complex"))
+        self.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
+        self.comps = target.components(self.indices)
+        self.steps = _steps(target, self.comps, eps, method)
+        self.f0 = _base_value(target)
+        self.values = None
+        if method == "complex":
+            self.grad = _complex_step_gradient(target, self.comps, self.steps)
+            return
+        _, _, offsets, weights = _STENCILS[method]
+        self.offsets = offsets
+        self.values, self.steps = _perturbed_values(target, self.comps, self.steps, offsets,
+                                                    self.f0)
+        self.grad = self.values @ np.asarray(weights) / self.steps
+
+    def evaluate(self, positions: np.ndarray, offsets: tuple[float, ...]) -> np.ndarray:
+        """f at extra offsets (in units of each component's step) for some components."""
+        comps = [self.comps[p] for p in positions]
+        steps = self.steps[positions]
+        values, _ = _perturbed_values(self.target, comps, steps, offsets, self.f0)
+        return values
+
+    def as_structure(self, flat: np.ndarray) -> Any:
+        """A flat float64 vector (one entry per component of theta) in theta's structure."""
+        if self.target.scalar:
+            return float(flat[0])
+        if isinstance(self.target.arg, np.ndarray) and not self.target.complex_step:
+            return flat.reshape(self.target.arrays[0].shape)
+        return self.target.spec.unflatten(flat, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- public estimators
+
+
+def numerical_gradient(f: Callable[[Any], float], theta: Any, eps: float | None = None,
+                       method: str = "central") -> Any:
+    """Finite-difference gradient of a scalar function ``f`` at ``theta``.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(theta) -> float``, called with an object of the same kind as ``theta``. It may
+        instead ignore its argument and read the arrays of ``theta`` through a closure (as a
+        model reads its parameters): they are perturbed in place.
+    theta : float, ndarray or structure (dict / list / tuple, nested) of float arrays
+        A Python int or an integer array passed directly is copied to float64 and ``f``
+        receives the copy. Inside a structure, arrays must already be floats.
+    eps : float, optional
+        The step. ``None`` (default) picks the textbook step for the method, scaled by
+        ``max(1, |theta_i|)`` (see :func:`default_step`).
+    method : {"central", "forward", "backward", "richardson", "complex"}
+        ``"forward"`` ``(f(x+h) - f(x)) / h`` and ``"backward"`` ``(f(x) - f(x-h)) / h`` have
+        truncation error O(h); ``"central"`` ``(f(x+h) - f(x-h)) / 2h`` has O(h**2);
+        ``"richardson"`` ``(-f(x+2h) + 8f(x+h) - 8f(x-h) + f(x-2h)) / 12h`` (Richardson
+        extrapolation of two central differences) has O(h**4). ``"complex"``, the complex step
+        ``Im f(x + ih) / h``, has O(h**2) truncation but no subtraction, so ``h = 1e-20`` gives
+        the derivative to machine precision.
+
+    Returns
+    -------
+    gradient : float, ndarray or structure
+        Same shape and structure as ``theta``, in float64.
+
+    Raises
+    ------
+    ValueError
+        ``f`` returns a non-scalar, NaN or Inf (the message names the component and side), or
+        is not deterministic; ``eps`` is not positive, or so small that ``theta + eps == theta``.
+    TypeError
+        ``f`` returns a non-number; an array inside a structure is an integer array.
+
+    Notes
+    -----
+    Cost: ``n`` evaluations of ``f`` for one-sided, ``2n`` for central, ``4n`` for Richardson,
+    ``n`` complex ones for the complex step, plus two at the unperturbed theta (they also check
+    that ``f`` is deterministic). Nothing else scales with ``n``: no copy of theta per call.
+
+    The complex step needs ``f`` to be analytic code on complex input. It breaks where ``f``
+    uses ``np.abs``, ``float()``, ``np.real``, comparisons (``np.maximum``, ``x > 0``, ReLU),
+    or ``np.dot`` with a ``.conj()`` hidden inside (``np.vdot``); a ``TypeError`` is raised when
+    the imaginary part is dropped entirely. It also cannot see the caller's arrays through a
+    closure: ``f`` receives complex copies and must use its argument.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = numerical_gradient(lambda w: np.sum(w**2), np.array([1.0, -2.0]))
+    >>> print([f"{v:.6f}" for v in g])
+    ['2.000000', '-4.000000']
+    >>> g = numerical_gradient(lambda t: np.sin(t), 0.5, method="complex")
+    >>> print(f"{g - np.cos(0.5):.1e}")
+    0.0e+00
+    """
+    est = _Estimate(f, theta, eps, method)
+    return est.as_structure(est.grad)
+
+
+def forward_difference(f: Callable[[Any], float], theta: Any, eps: float | None = None) -> Any:
+    """One-sided forward difference ``(f(theta + eps) - f(theta)) / eps``, error O(eps).
+
+    Default step ``EPS**(1/2) * max(1, |theta_i|)`` (about 1.5e-8): it balances the truncation
+    error ``eps * |f''| / 2`` against the round-off error ``EPS * |f| / eps``. See
+    :func:`numerical_gradient` for the accepted ``theta`` and the errors raised.
+    """
+    return numerical_gradient(f, theta, eps, method="forward")
+
+
+def backward_difference(f: Callable[[Any], float], theta: Any, eps: float | None = None) -> Any:
+    """One-sided backward difference ``(f(theta) - f(theta - eps)) / eps``, error O(eps).
+
+    Default step ``EPS**(1/2) * max(1, |theta_i|)``, as for :func:`forward_difference`.
+    """
+    return numerical_gradient(f, theta, eps, method="backward")
+
+
+def central_difference(f: Callable[[Any], float], theta: Any, eps: float | None = None) -> Any:
+    """Two-sided difference ``(f(theta + eps) - f(theta - eps)) / (2 eps)``, error O(eps**2).
+
+    The odd terms of the Taylor series cancel, leaving ``eps**2 * f''' / 6``. Twice the cost of a
+    one-sided difference, and worth it. Default step ``EPS**(1/3) * max(1, |theta_i|)`` (about
+    6e-6), which balances ``eps**2`` truncation against ``EPS / eps`` round-off.
+    """
+    return numerical_gradient(f, theta, eps, method="central")
+
+
+# --------------------------------------------------------------------------- error order
+
+
+def error_vs_eps(f: Callable[[Any], float], theta: Any, exact: Any,
+                 eps_values: Iterable[float], method: str = "central") -> np.ndarray:
+    """Error of a finite-difference estimate for each step in ``eps_values``.
+
+    Parameters
+    ----------
+    f, theta, method
+        As for :func:`numerical_gradient`.
+    exact : float, ndarray or structure
+        The true gradient, in theta's structure.
+    eps_values : sequence of float
+
+    Returns
+    -------
+    errors : ndarray, shape (len(eps_values),)
+        ``||estimate - exact||_2`` (the absolute error for a scalar theta); NaN where the step is
+        below the float's resolution (``theta + eps == theta``).
+
+    Examples
+    --------
+    >>> errs = error_vs_eps(lambda t: t**3, 1.0, 3.0, [1e-2, 1e-3])
+    >>> print([f"{e:.1e}" for e in errs])
+    ['1.0e-04', '1.0e-06']
+    """
+    exact_flat, exact_spec = flatten(exact)
+    out = []
+    for eps in eps_values:
+        _check_eps(eps)
+        try:
+            est = _Estimate(f, theta, eps, method)
+        except StepTooSmallError:
+            out.append(np.nan)
+            continue
+        if est.grad.shape != exact_flat.shape:
+            est.target.spec.check_same(exact_spec, what="exact gradient")
+        out.append(float(np.linalg.norm(est.grad - exact_flat)))
+    return np.asarray(out)
+
+
+def fit_order(eps_values: Iterable[float], errors: Iterable[float]) -> float:
+    """Fitted log-log slope of error against eps over the truncation regime only.
+
+    For small steps the error is dominated by round-off and grows as eps shrinks (slope about
+    -1); for larger steps by truncation, with slope equal to the order of the method. This finds
+    the smallest error, keeps only the larger steps whose error is well above that floor, and
+    fits a line to ``log(error)`` against ``log(eps)`` there.
+
+    Parameters
+    ----------
+    eps_values, errors : sequences of float, same length
+        NaN, Inf and exact zeros are ignored.
+
+    Returns
+    -------
+    float
+        About 1 for one-sided differences, 2 for central, 4 for the Richardson stencil.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> eps = np.logspace(-14, -1, 27)
+    >>> errs = error_vs_eps(lambda t: t**3, 1.0, 3.0, eps, method="forward")
+    >>> print(f"{fit_order(eps, errs):.1f}")
+    1.0
+    """
+    eps = np.asarray(list(eps_values), dtype=np.float64)
+    err = np.asarray(list(errors), dtype=np.float64)
+    if eps.shape != err.shape or eps.ndim != 1:
+        raise ValueError("eps_values and errors must be 1-D sequences of the same length")
+    ok = np.isfinite(err) & (err > 0) & np.isfinite(eps) & (eps > 0)
+    eps, err = eps[ok], err[ok]
+    order = np.argsort(eps)
+    eps, err = eps[order], err[order]
+    if eps.size < 2:
+        raise ValueError("need at least two steps with a finite, nonzero error to fit an order")
+    best = int(np.argmin(err))
+    # Truncation regime: steps above the best one, with errors well clear of the round-off floor.
+    keep = (np.arange(eps.size) > best) & (err >= 30 * err[best])
+    if keep.sum() < 2:
+        raise ValueError(
+            "fewer than two steps lie in the truncation regime (above the step with the "
+            "smallest error); add larger eps values"
+        )
+    slope, _ = np.polyfit(np.log(eps[keep]), np.log(err[keep]), 1)
+    return float(slope)
