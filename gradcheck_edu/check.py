@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .finite_diff import EPS, _check_eps, _Estimate, _Target, _real_scalar
+from .finite_diff import EPS, _check_eps, _Estimate, _real_scalar, _Target
 from .theta import flatten, spec_of
 
 __all__ = [
@@ -314,7 +314,7 @@ def _analytic_flat(grad: Any, theta: Any) -> np.ndarray:
     try:
         a_flat, a_spec = flatten(analytic)
     except TypeError as err:
-        raise TypeError(f"the gradient must have theta's structure of float arrays: {err}") from None
+        raise TypeError(f"the gradient must have theta's structure of arrays: {err}") from None
     theta_spec.check_same(a_spec, what="gradient")
     return a_flat
 
@@ -484,7 +484,7 @@ def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
     spec = target.spec
     rows, per_parameter, analytic, numerical = [], {}, {}, {}
     all_a, all_n, all_noise = [], [], []
-    for k, (leaf, arr) in enumerate(zip(spec.leaves, target.arrays)):
+    for leaf, arr in zip(spec.leaves, target.arrays):
         g = a_flat[leaf.offset: leaf.offset + leaf.size].reshape(leaf.shape)
         d_a, d_n, noise = np.empty(n_directions), np.empty(n_directions), np.empty(n_directions)
         original = arr.copy()

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .theta import ParamSpec, flatten, spec_of
+from .theta import flatten, spec_of
 
 __all__ = [
     "forward_difference",
