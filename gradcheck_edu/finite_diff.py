@@ -396,7 +396,8 @@ class _Estimate:
 
 
 def numerical_gradient(f: Callable[[Any], float], theta: Any, eps: float | None = None,
-                       method: str = "central") -> Any:
+                       method: str = "central", *, vectorized: bool = False,
+                       batch_size: int | None = None) -> Any:
     """Finite-difference gradient of a scalar function ``f`` at ``theta``.
 
     Parameters
@@ -418,6 +419,12 @@ def numerical_gradient(f: Callable[[Any], float], theta: Any, eps: float | None 
         extrapolation of two central differences) has O(h**4). ``"complex"``, the complex step
         ``Im f(x + ih) / h``, has O(h**2) truncation but no subtraction, so ``h = 1e-20`` gives
         the derivative to machine precision.
+    vectorized : bool, optional
+        ``f`` takes a batch of flat theta vectors, shape ``(k, n)``, and returns ``k`` values
+        (shape ``(k,)``). theta is flattened once (see :func:`~gradcheck_edu.flatten`) and ``f``
+        is called with ``batch_size`` perturbed copies at a time.
+    batch_size : int, optional
+        Rows per call when ``vectorized``; by default as many as fit in about 32 MB.
 
     Returns
     -------
@@ -453,9 +460,96 @@ def numerical_gradient(f: Callable[[Any], float], theta: Any, eps: float | None 
     >>> g = numerical_gradient(lambda t: np.sin(t), 0.5, method="complex")
     >>> print(f"{g - np.cos(0.5):.1e}")
     0.0e+00
+    >>> g = numerical_gradient(lambda T: np.sum(T**2, axis=1), np.array([1.0, -2.0]),
+    ...                        vectorized=True)
+    >>> print([f"{v:.6f}" for v in g])
+    ['2.000000', '-4.000000']
     """
+    if vectorized:
+        return _vectorized_gradient(f, theta, eps, method, batch_size)
     est = _Estimate(f, theta, eps, method)
     return est.as_structure(est.grad)
+
+
+def _batch_values(f: Callable, T: np.ndarray, spec: Any, rows: np.ndarray, where: str,
+                  complex_step: bool) -> np.ndarray:
+    """f on a (k, n) batch, checked: k finite values, complex ones for the complex step."""
+    values = np.asarray(f(T))
+    if values.shape != (T.shape[0],):
+        raise ValueError(
+            f"with vectorized=True, f must return one value per row of its (k, n) input, "
+            f"shape ({T.shape[0]},), but it returned shape {values.shape}"
+        )
+    if complex_step and not np.iscomplexobj(values):
+        raise TypeError("with method='complex', f must carry the imaginary part through, but "
+                        "it returned real values; see numerical_gradient's Notes")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        r = int(np.argmax(bad))
+        name, index = spec.locate(int(rows[r])) if rows.size else ("theta", ())
+        label = f"{name}[{', '.join(map(str, index))}]" if index else name
+        raise ValueError(f"f returned {values[r]} at {where} in component {label}. Check for "
+                         "overflow or log(0), or use a smaller eps")
+    return values
+
+
+def _vectorized_gradient(f, theta, eps, method, batch_size):
+    _check_method(method)
+    if isinstance(theta, np.ndarray) and theta.dtype in (np.float16, np.float32):
+        warnings.warn("theta is low precision; it is flattened to float64 for a vectorized f",
+                      PrecisionWarning, stacklevel=3)
+    theta0, spec = flatten(theta)
+    n = theta0.size
+    complex_step = method == "complex"
+    if eps is None:
+        steps = default_step(theta0, method)
+    else:
+        steps = np.full(n, _check_eps(eps))
+    if not complex_step:
+        # The step the float can represent: (x + h) - x, not h.
+        steps = (theta0 + steps) - theta0
+        if np.any(steps == 0):
+            name, index = spec.locate(int(np.argmax(steps == 0)))
+            raise StepTooSmallError(f"eps is too small at {name}{list(index)}: theta + eps == "
+                                    "theta in float64. Use a larger eps")
+    base = theta0.astype(np.complex128) if complex_step else theta0
+    none = np.empty(0, dtype=np.int64)
+    f0 = _batch_values(f, np.stack([base, base]), spec, none, "the unperturbed theta",
+                       complex_step)
+    if f0[0] != f0[1]:
+        raise ValueError(
+            f"f is not deterministic: two evaluations at the same theta returned {f0[0]!r} and "
+            f"{f0[1]!r}. Fix the random seed inside f or disable dropout while checking")
+    k = int(batch_size) if batch_size is not None else max(1, min(n, (1 << 22) // max(n, 1)))
+    if k < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    grad = np.empty(n)
+    T = np.empty((min(k, n), n), dtype=base.dtype)
+    for start in range(0, n, k):
+        rows = np.arange(start, min(start + k, n))
+        m = rows.size
+        block = T[:m]
+        if complex_step:
+            block[:] = base
+            block[np.arange(m), rows] += 1j * steps[rows]
+            grad[rows] = _batch_values(f, block, spec, rows, "theta + i*eps", True).imag / \
+                steps[rows]
+            continue
+        _, _, offsets, weights = _STENCILS[method]
+        acc = np.zeros(m)
+        for offset, weight in zip(offsets, weights):
+            if offset == 0:
+                acc += weight * f0[0].real
+                continue
+            block[:] = base
+            block[np.arange(m), rows] += offset * steps[rows]
+            acc += weight * _batch_values(f, block, spec, rows, _side(offset), False)
+        grad[rows] = acc / steps[rows]
+    if isinstance(theta, numbers.Number) and not isinstance(theta, np.ndarray):
+        return float(grad[0])
+    if isinstance(theta, np.ndarray):
+        return grad.reshape(theta.shape)
+    return spec.unflatten(grad, dtype=np.float64)
 
 
 def forward_difference(f: Callable[[Any], float], theta: Any, eps: float | None = None) -> Any:

@@ -191,3 +191,39 @@ def test_complex_step_explains_a_dropped_imaginary_part():
 def test_unknown_method():
     with pytest.raises(ValueError, match="central"):
         ge.numerical_gradient(lambda t: t, 1.0, method="centre")
+
+
+@pytest.mark.parametrize("method", ["forward", "central", "richardson", "complex"])
+def test_vectorized_matches_the_loop(method):
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((5, 5))
+    theta = {"a": rng.standard_normal((2, 2)), "b": rng.standard_normal(1)}
+
+    def f(p):
+        v = np.concatenate([p["a"].ravel(), p["b"]])
+        return np.sin(v) @ A @ np.cos(v)
+
+    def f_batch(T):  # rows are flat theta vectors
+        return np.einsum("ki,ij,kj->k", np.sin(T), A, np.cos(T))
+
+    calls = [0]
+
+    def counted(T):
+        calls[0] += 1
+        return f_batch(T)
+
+    loop = ge.numerical_gradient(f, theta, method=method)
+    vec = ge.numerical_gradient(counted, theta, method=method, vectorized=True, batch_size=2)
+    # f and f_batch round differently: the estimates agree to the method's round-off level
+    tol = {"forward": 1e-6, "central": 1e-9, "richardson": 1e-10, "complex": 1e-14}[method]
+    assert ge.relative_error(loop, vec) < tol
+    assert calls[0] == 1 + 3 * len(_STENCIL_CALLS[method])  # base, then 3 batches of 2 + 2 + 1
+
+
+_STENCIL_CALLS = {"forward": [1], "central": [1, -1], "richardson": [2, 1, -1, -2],
+                  "complex": [1]}
+
+
+def test_vectorized_checks_the_output_shape():
+    with pytest.raises(ValueError, match="one value per row"):
+        ge.numerical_gradient(lambda T: np.sum(T), np.ones(3), vectorized=True)
