@@ -21,7 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from .finite_diff import EPS, _check_eps, _Estimate, _real_scalar, _Target
+from .finite_diff import (
+    EPS,
+    StepTooSmallError,
+    _base_value,
+    _check_eps,
+    _Estimate,
+    _real_scalar,
+    _steps,
+    _Target,
+)
 from .theta import flatten, spec_of
 
 __all__ = [
@@ -416,6 +425,13 @@ def gradient_check(f: Callable[[Any], float], grad: Any, theta: Any, eps: float 
     a_flat = _analytic_flat(grad, theta)
     indices = _sample_indices(a_flat.size, n_samples, seed)
     est = _Estimate(f, theta, eps, method, indices)
+    return _report(est, a_flat, eps, thresholds)
+
+
+def _report(est: _Estimate, a_flat: np.ndarray, eps: float | None,
+            thresholds: tuple) -> GradientCheckReport:
+    """Compare an estimate with the analytic gradient: rows, per-parameter verdicts, kinks."""
+    indices = est.indices
     a_sel = a_flat if indices is None else a_flat[indices]
     noise = _noise(est)
     kinks = _find_kinks(est, a_sel, noise)
@@ -446,7 +462,7 @@ def gradient_check(f: Callable[[Any], float], grad: Any, theta: Any, eps: float 
     numerical_flat = np.full(a_flat.size, np.nan)
     numerical_flat[flat_idx] = est.grad
     return GradientCheckReport(
-        kind="full" if indices is None else "sampled", method=method, eps=eps, rows=rows,
+        kind="full" if indices is None else "sampled", method=est.method, eps=eps, rows=rows,
         per_parameter=per_parameter, analytic=est.as_structure(a_flat),
         numerical=est.as_structure(numerical_flat), relative_error=r, verdict=v, note=note,
         n_total=a_flat.size, thresholds=thresholds)
@@ -736,21 +752,33 @@ def check_layer(layer: Any, x: Any, eps: float = 1e-6, method: str = "central",
         _restore(layer, saved)
 
 
-def check_model(model: Any, X: Any, y: Any, eps: float = 1e-6, method: str = "central",
+def check_model(model: Any, X: Any, y: Any, eps: float | None = 1e-6, method: str = "central",
                 n_samples: int | None = None, seed: Any = None,
-                thresholds: tuple[float, float, float] = DEFAULT_THRESHOLDS
-                ) -> GradientCheckReport:
+                thresholds: tuple[float, float, float] = DEFAULT_THRESHOLDS,
+                fast: bool | str = "auto") -> GradientCheckReport:
     """Gradient-check every parameter of a model on a batch ``(X, y)``.
 
     Works with any object that has ``params`` (a dict of float arrays that the model reads in
     place), ``loss(X, y) -> float`` and ``loss_and_grads(X, y) -> (float, dict of gradients)``;
     the checker never imports a particular model class. Rows are named by the keys of
     ``params`` (``W1``, ``b1``, ...). The model's arrays are as before the check.
+
+    Parameters
+    ----------
+    fast : {"auto", True, False}
+        A model that describes its dense layers with ``layer_structure()`` (see
+        :mod:`gradcheck_edu.layered`) can be checked with the structure-aware path: the same
+        central differences and steps, computed with cached activations and rank-1 updates, in a
+        fraction of the time. ``"auto"`` uses it when the model offers it (float64 parameters,
+        ``method="central"``), ``False`` always uses the generic path (one ``model.loss`` call per
+        perturbation, the reference), ``True`` requires the fast path.
     """
     for attr in ("params", "loss", "loss_and_grads"):
         if not hasattr(model, attr):
             raise TypeError(f"check_model needs a model with .params, .loss(X, y) and "
                             f".loss_and_grads(X, y); this one has no .{attr}")
+    if fast not in ("auto", True, False):
+        raise ValueError(f"fast must be 'auto', True or False, got {fast!r}")
     saved = _snapshot(model)
     try:
         _, grads = model.loss_and_grads(X, y)
@@ -759,8 +787,62 @@ def check_model(model: Any, X: Any, y: Any, eps: float = 1e-6, method: str = "ce
             raise ValueError(f"loss_and_grads returned no gradient for {missing}; it must return "
                              f"one per parameter, with the keys of .params")
         grads = {k: np.array(grads[k], dtype=np.float64) for k in model.params}
-        return gradient_check(lambda _params: model.loss(X, y), grads, model.params, eps=eps,
-                              method=method, n_samples=n_samples, seed=seed,
-                              thresholds=thresholds)
+        a_flat = _analytic_flat(grads, model.params)
+        indices = _sample_indices(a_flat.size, n_samples, seed)
+
+        def f(_params: Any) -> float:
+            return model.loss(X, y)
+
+        est = None
+        if fast:
+            est = _layered_estimate(model, f, X, y, eps, method, indices)
+            if est is None and fast is True:
+                raise ValueError("fast=True needs method='central', float64 parameters and a "
+                                 "model.layer_structure() that matches model.loss; use "
+                                 "fast='auto' to fall back to the generic path")
+        if est is None:
+            est = _Estimate(f, model.params, eps, method, indices)
+        return _report(est, a_flat, eps, thresholds)
     finally:
         _restore(model, saved)
+
+
+def _layered_estimate(model: Any, f: Callable, X: Any, y: Any, eps: float | None, method: str,
+                      indices: np.ndarray | None) -> _Estimate | None:
+    """Central differences through :class:`~gradcheck_edu.layered.LayeredLoss`, or None."""
+    from .layered import LayeredLoss, structure_of
+
+    structure = structure_of(model) if method == "central" else None
+    params = model.params
+    if structure is None or any(np.asarray(v).dtype != np.float64 for v in params.values()):
+        return None
+    target = _Target(f, params)
+    comps = target.components(indices)
+    steps = _steps(target, comps, eps, "central")
+    f0 = _base_value(target)
+    try:
+        layered = LayeredLoss(structure, params, X, y)
+    except (KeyError, ValueError, TypeError, IndexError):
+        return None
+    if set(layered.names()) != set(params) or not abs(layered.value - f0) <= 1e-12 * max(
+            1.0, abs(f0)):
+        return None  # the description does not reproduce model.loss: use the generic path
+    values = np.empty((len(comps), 2))
+    h_used = np.empty(len(comps))
+    leaf_of = np.array([k for k, _ in comps], dtype=np.int64)
+    for k, leaf in enumerate(target.spec.leaves):
+        pos = np.flatnonzero(leaf_of == k)
+        if pos.size == 0:
+            continue
+        arr = target.arrays[k]
+        flat = np.array([np.ravel_multi_index(comps[p][1], leaf.shape) if leaf.shape else 0
+                         for p in pos], dtype=np.int64)
+        x = arr.ravel()[flat]
+        # The step the float can represent: (x + h) - x, as in the generic path.
+        h = (x + steps[pos]) - x
+        if np.any(h == 0):
+            raise StepTooSmallError(f"eps is too small for {leaf.name}: theta + eps == theta")
+        h_used[pos] = h
+        values[pos, 0] = layered.perturbed(leaf.name, flat, h)
+        values[pos, 1] = layered.perturbed(leaf.name, flat, -h)
+    return _Estimate.from_central_values(target, comps, indices, h_used, values, f0)

@@ -371,10 +371,19 @@ class _Estimate:
             self.grad = _complex_step_gradient(target, self.comps, self.steps)
             return
         _, _, offsets, weights = _STENCILS[method]
-        self.offsets = offsets
         self.values, self.steps = _perturbed_values(target, self.comps, self.steps, offsets,
                                                     self.f0)
         self.grad = self.values @ np.asarray(weights) / self.steps
+
+    @classmethod
+    def from_central_values(cls, target, comps, indices, steps, values, f0):
+        """An estimate whose f(theta +- h e_k) values were computed elsewhere (a fast path)."""
+        est = cls.__new__(cls)
+        est.method, est.target, est.comps, est.f0 = "central", target, comps, f0
+        est.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
+        est.steps, est.values = steps, values
+        est.grad = values @ np.asarray(_STENCILS["central"][3]) / steps
+        return est
 
     def evaluate(self, positions: np.ndarray, offsets: tuple[float, ...]) -> np.ndarray:
         """f at extra offsets (in units of each component's step) for some components."""

@@ -1,0 +1,172 @@
+"""The structure-aware path: same central differences as the generic path, far fewer flops."""
+
+import numpy as np
+import pytest
+
+import gradcheck_edu as ge
+from gradcheck_edu.layered import LayeredLoss
+
+ACTS = {
+    None: (lambda z: z, lambda z, a: np.ones_like(z)),
+    "tanh": (np.tanh, lambda z, a: 1 - a**2),
+    "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda z, a: a * (1 - a)),
+    "relu": (lambda z: np.maximum(z, 0), lambda z, a: (z > 0).astype(float)),
+    ("leaky_relu", 0.01): (lambda z: np.where(z > 0, z, 0.01 * z),
+                           lambda z, a: np.where(z > 0, 1.0, 0.01)),
+}
+
+
+class Dense:
+    """A tiny dense network written independently of gradcheck_edu.nn, describing itself."""
+
+    def __init__(self, sizes, activation="tanh", loss="softmax_cross_entropy", l2=0.0, seed=0,
+                 describe=True):
+        rng = np.random.default_rng(seed)
+        self.params = {}
+        for k, (m, n) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+            self.params[f"W{k}"] = rng.standard_normal((m, n)) / np.sqrt(m)
+            self.params[f"b{k}"] = 0.1 * rng.standard_normal(n)
+        self.n_layers = len(sizes) - 1
+        self.activation, self.loss_kind, self.l2 = activation, loss, l2
+        self.describe = describe
+
+    def layer_structure(self):
+        if not self.describe:
+            raise NotImplementedError
+        return {"layers": [{"W": f"W{k}", "b": f"b{k}",
+                            "activation": self.activation if k < self.n_layers else None}
+                           for k in range(1, self.n_layers + 1)],
+                "loss": self.loss_kind, "l2": self.l2}
+
+    def _forward(self, X):
+        cache, a = [], X
+        for k in range(1, self.n_layers + 1):
+            z = a @ self.params[f"W{k}"] + self.params[f"b{k}"]
+            act = ACTS[self.activation if k < self.n_layers else None][0]
+            cache.append((a, z, act(z)))
+            a = cache[-1][2]
+        return a, cache
+
+    def _data(self, out, y):
+        n = len(out)
+        if self.loss_kind == "softmax_cross_entropy":
+            m = out.max(axis=1, keepdims=True)
+            logp = out - m - np.log(np.exp(out - m).sum(axis=1, keepdims=True))
+            p = np.exp(logp)
+            d = p.copy()
+            d[np.arange(n), y] -= 1
+            return -np.mean(logp[np.arange(n), y]), d / n
+        if self.loss_kind == "binary_cross_entropy":
+            loss = np.mean(np.maximum(out, 0) - out * y + np.log1p(np.exp(-np.abs(out))))
+            return loss, (1 / (1 + np.exp(-out)) - y) / out.size
+        return np.mean((out - y) ** 2), 2 * (out - y) / out.size
+
+    def loss(self, X, y):
+        out, _ = self._forward(X)
+        reg = 0.5 * self.l2 * sum(np.sum(self.params[f"W{k}"] ** 2)
+                                  for k in range(1, self.n_layers + 1))
+        return float(self._data(out, y)[0] + reg)
+
+    def loss_and_grads(self, X, y):
+        out, cache = self._forward(X)
+        loss, dout = self._data(out, y)
+        grads = {}
+        for k in range(self.n_layers, 0, -1):
+            a_in, z, a = cache[k - 1]
+            dz = dout * ACTS[self.activation if k < self.n_layers else None][1](z, a)
+            grads[f"W{k}"] = a_in.T @ dz + self.l2 * self.params[f"W{k}"]
+            grads[f"b{k}"] = dz.sum(axis=0)
+            dout = dz @ self.params[f"W{k}"].T
+        return self.loss(X, y), grads
+
+
+def _data(loss, n=32, d=5, c=4, seed=1):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    if loss == "softmax_cross_entropy":
+        return X, rng.integers(0, c, n)
+    if loss == "binary_cross_entropy":
+        return X, rng.integers(0, 2, (n, c)).astype(float)
+    return X, rng.standard_normal((n, c))
+
+
+@pytest.mark.parametrize("activation", list(ACTS))
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "binary_cross_entropy", "mse"])
+def test_fast_path_agrees_with_the_generic_path(activation, loss):
+    model = Dense([5, 7, 6, 4], activation, loss, l2=0.01, seed=2)
+    X, y = _data(loss)
+    fast = ge.check_model(model, X, y, fast=True)
+    slow = ge.check_model(model, X, y, fast=False)
+    assert ge.relative_error(fast.numerical, slow.numerical) < 1e-8
+    assert fast.verdict is slow.verdict and fast.passed
+    assert {k: r.verdict for k, r in fast.per_parameter.items()} == \
+        {k: r.verdict for k, r in slow.per_parameter.items()}
+
+
+def test_fast_path_values_are_the_perturbed_losses():
+    model = Dense([3, 4, 2], "tanh", seed=3)
+    X, y = _data("softmax_cross_entropy", n=6, d=3, c=2)
+    layered = LayeredLoss(model.layer_structure(), model.params, X, y)
+    assert layered.value == pytest.approx(model.loss(X, y), rel=1e-14)
+    for name in model.params:
+        flat = np.arange(model.params[name].size)
+        delta = np.linspace(-0.3, 0.2, flat.size)
+        got = layered.perturbed(name, flat, delta)
+        for p, i in enumerate(flat):
+            arr = model.params[name]
+            old = arr.flat[i]
+            arr.flat[i] = old + delta[p]
+            want = model.loss(X, y)
+            arr.flat[i] = old
+            assert got[p] == pytest.approx(want, rel=1e-12)
+
+
+def test_fast_path_catches_the_same_bug_and_restores_the_model():
+    model = Dense([5, 6, 4], "sigmoid", seed=4)
+    X, y = _data("softmax_cross_entropy")
+    before = {k: v.copy() for k, v in model.params.items()}
+    good = model.loss_and_grads
+
+    def buggy(X, y):
+        loss, g = good(X, y)
+        g["b1"] = g["b1"] * 2
+        return loss, g
+
+    model.loss_and_grads = buggy
+    report = ge.check_model(model, X, y, fast=True)
+    assert not report.passed and report.worst(1)[0].name == "b1"
+    for k in before:
+        np.testing.assert_array_equal(model.params[k], before[k])
+
+
+def test_fast_path_sampled_and_kinks():
+    model = Dense([5, 8, 4], "relu", seed=5)
+    X, y = _data("softmax_cross_entropy")
+    sampled = ge.check_model(model, X, y, n_samples=10, seed=0, fast=True)
+    assert sampled.n_checked == 10 and sampled.passed
+    # a ReLU kink inside +-eps: z[0, 3] of the first layer within 1e-8 of zero
+    z = X @ model.params["W1"] + model.params["b1"]
+    model.params["b1"][3] -= z[0, 3] - 1e-8
+    fast = ge.check_model(model, X, y, fast=True)
+    slow = ge.check_model(model, X, y, fast=False)
+    assert fast.passed and [(r.name, r.index) for r in fast.kinks] == \
+        [(r.name, r.index) for r in slow.kinks]
+
+
+def test_auto_falls_back_when_there_is_no_structure():
+    model = Dense([3, 4, 2], "tanh", describe=False)
+    X, y = _data("softmax_cross_entropy", n=6, d=3, c=2)
+    assert ge.check_model(model, X, y).passed  # fast="auto" uses the generic path
+    with pytest.raises(ValueError, match="layer_structure"):
+        ge.check_model(model, X, y, fast=True)
+
+
+def test_a_wrong_description_is_not_trusted():
+    model = Dense([3, 4, 2], "tanh")
+    model.layer_structure = lambda: {"layers": [{"W": "W1", "b": "b1", "activation": "relu"},
+                                                {"W": "W2", "b": "b2", "activation": None}],
+                                     "loss": "softmax_cross_entropy", "l2": 0.0}
+    X, y = _data("softmax_cross_entropy", n=6, d=3, c=2)
+    with pytest.raises(ValueError, match="matches model.loss"):
+        ge.check_model(model, X, y, fast=True)
+    assert ge.check_model(model, X, y).passed
