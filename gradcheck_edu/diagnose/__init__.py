@@ -1,0 +1,18 @@
+"""Training diagnostics: the debugging checklist as code, each check naming the cause and fix.
+
+Work through the hierarchy in order: data first, then the implementation (loss at chance, overfit
+a tiny set, gradients), then hyperparameters (learning rate), then the architecture (capacity,
+regularization). Every check returns a :class:`CheckResult` with numbers, a pass/fail, a message
+and a fix, and never modifies the caller's model or data.
+"""
+
+from .data import check_data, check_leakage, expected_initial_loss, label_entropy
+from .result import CheckResult
+
+__all__ = [
+    "CheckResult",
+    "check_data",
+    "check_leakage",
+    "expected_initial_loss",
+    "label_entropy",
+]
