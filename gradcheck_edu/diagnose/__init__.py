@@ -6,8 +6,10 @@ regularization). Every check returns a :class:`CheckResult` with numbers, a pass
 and a fix, and never modifies the caller's model or data.
 """
 
+from .curves import check_regularization, diagnose_capacity, loss_curve_symptoms
 from .data import check_data, check_leakage, expected_initial_loss, label_entropy
 from .result import CheckResult
+from .runlog import RunLog, load_runs
 
 __all__ = [
     "CheckResult",
@@ -15,4 +17,9 @@ __all__ = [
     "check_leakage",
     "expected_initial_loss",
     "label_entropy",
+    "loss_curve_symptoms",
+    "diagnose_capacity",
+    "check_regularization",
+    "RunLog",
+    "load_runs",
 ]
