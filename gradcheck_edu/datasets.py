@@ -1,0 +1,55 @@
+"""Small seeded toy datasets, NumPy only. Each returns ``(X, y)``: float64 X, int64 y."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["spiral", "xor", "moons", "blobs"]
+
+
+def spiral(n_per_class: int = 100, n_classes: int = 3, seed: int = 0, noise: float = 0.2):
+    """The CS231n spiral: ``n_classes`` interleaved arms, not linearly separable.
+
+    >>> X, y = spiral(100, 3)
+    >>> X.shape, y.shape, sorted(set(y.tolist()))
+    ((300, 2), (300,), [0, 1, 2])
+    """
+    rng = np.random.default_rng(seed)
+    X = np.zeros((n_per_class * n_classes, 2))
+    y = np.zeros(n_per_class * n_classes, dtype=np.int64)
+    for j in range(n_classes):
+        ix = slice(n_per_class * j, n_per_class * (j + 1))
+        r = np.linspace(0.0, 1, n_per_class)
+        t = np.linspace(j * 4, (j + 1) * 4, n_per_class) + rng.standard_normal(n_per_class) * noise
+        X[ix] = np.c_[r * np.sin(t), r * np.cos(t)]
+        y[ix] = j
+    return X, y
+
+
+def xor(n: int = 200, seed: int = 0, noise: float = 0.1):
+    """Points around the four corners of a square; the label is the XOR of the signs."""
+    rng = np.random.default_rng(seed)
+    corners = rng.integers(0, 2, (n, 2))
+    X = (2 * corners - 1) + noise * rng.standard_normal((n, 2))
+    return X, (corners[:, 0] ^ corners[:, 1]).astype(np.int64)
+
+
+def moons(n: int = 200, seed: int = 0, noise: float = 0.1):
+    """Two interleaving half circles."""
+    rng = np.random.default_rng(seed)
+    n0 = n // 2
+    t0, t1 = np.linspace(0, np.pi, n0), np.linspace(0, np.pi, n - n0)
+    X = np.r_[np.c_[np.cos(t0), np.sin(t0)], np.c_[1 - np.cos(t1), 0.5 - np.sin(t1)]]
+    X += noise * rng.standard_normal(X.shape)
+    y = np.r_[np.zeros(n0, dtype=np.int64), np.ones(n - n0, dtype=np.int64)]
+    return X, y
+
+
+def blobs(n: int = 300, n_classes: int = 3, n_features: int = 2, seed: int = 0,
+          spread: float = 1.0):
+    """Gaussian clusters around random centres in ``[-5, 5]^n_features``."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(-5, 5, (n_classes, n_features))
+    y = np.arange(n) % n_classes
+    X = centres[y] + spread * rng.standard_normal((n, n_features))
+    return X, y.astype(np.int64)

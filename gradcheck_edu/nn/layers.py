@@ -1,0 +1,212 @@
+"""Layers with hand-written backprop: each backward sits next to its forward.
+
+Every layer has ``forward(x)``, ``backward(dout) -> dx`` (which fills ``grads``), and dicts
+``params`` and ``grads``. The local derivative is written in one comment line above the code
+that applies it, so the calculus can be checked by eye. Gradients are named ``d<name>``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["Layer", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Dropout", "BatchNorm1d"]
+
+
+class Layer:
+    """Base class: no parameters, identity in both directions."""
+
+    def __init__(self):
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        return x
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Linear(Layer):
+    """``out = x @ W + b`` with ``W`` of shape (in, out).
+
+    Parameters
+    ----------
+    n_in, n_out : int
+    init : {"he", "xavier"}
+        He (``std = sqrt(2 / n_in)``, for ReLU) or Xavier/Glorot
+        (``std = sqrt(2 / (n_in + n_out))``, for tanh and sigmoid). Biases start at 0.
+    rng : numpy Generator or int
+    dtype : float dtype
+    """
+
+    def __init__(self, n_in: int, n_out: int, init: str = "he", rng=None, dtype=np.float64):
+        super().__init__()
+        rng = np.random.default_rng(rng)
+        if init == "he":
+            std = np.sqrt(2.0 / n_in)
+        elif init == "xavier":
+            std = np.sqrt(2.0 / (n_in + n_out))
+        else:
+            raise ValueError(f"init must be 'he' or 'xavier', got {init!r}")
+        self.params = {"W": (rng.standard_normal((n_in, n_out)) * std).astype(dtype),
+                       "b": np.zeros(n_out, dtype=dtype)}
+        self.grads = {"W": np.zeros_like(self.params["W"]), "b": np.zeros_like(self.params["b"])}
+
+    def forward(self, x, training=True):
+        self.x = x
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, dout):
+        # out = x W + b:  dW = x^T dout,  db = sum_n dout,  dx = dout W^T
+        self.grads["W"][...] = self.x.T @ dout
+        self.grads["b"][...] = dout.sum(axis=0)
+        return dout @ self.params["W"].T
+
+    def __repr__(self):
+        n_in, n_out = self.params["W"].shape
+        return f"Linear({n_in}, {n_out})"
+
+
+class ReLU(Layer):
+    """``max(x, 0)``."""
+
+    def forward(self, x, training=True):
+        self.mask = x > 0
+        return x * self.mask
+
+    def backward(self, dout):
+        # d relu(x)/dx = 1 if x > 0 else 0
+        return dout * self.mask
+
+
+class LeakyReLU(Layer):
+    """``x`` for ``x > 0``, ``slope * x`` otherwise (slope 0.01)."""
+
+    def __init__(self, slope: float = 0.01):
+        super().__init__()
+        self.slope = slope
+
+    def forward(self, x, training=True):
+        self.mask = x > 0
+        return np.where(self.mask, x, self.slope * x)
+
+    def backward(self, dout):
+        # d/dx = 1 if x > 0 else slope
+        return dout * np.where(self.mask, 1.0, self.slope).astype(dout.dtype, copy=False)
+
+
+class Tanh(Layer):
+    """``tanh(x)``."""
+
+    def forward(self, x, training=True):
+        self.out = np.tanh(x)
+        return self.out
+
+    def backward(self, dout):
+        # d tanh(x)/dx = 1 - tanh(x)^2
+        return dout * (1 - self.out**2)
+
+
+class Sigmoid(Layer):
+    """``1 / (1 + exp(-x))``, computed without overflow."""
+
+    def forward(self, x, training=True):
+        self.out = 0.5 * (1 + np.tanh(0.5 * x))  # = 1 / (1 + exp(-x)), never overflows
+        return self.out
+
+    def backward(self, dout):
+        # d sigma(x)/dx = sigma(x) (1 - sigma(x))
+        return dout * self.out * (1 - self.out)
+
+
+class Dropout(Layer):
+    """Inverted dropout: zero each unit with probability ``p`` and scale the rest by 1/(1-p).
+
+    At evaluation (``training=False``) it is the identity. For a gradient check with dropout on,
+    freeze the mask: ``freeze(seed)`` makes every forward use the same mask (drawn once per
+    input shape from ``seed``), so two evaluations at the same input agree; ``unfreeze()``
+    returns to a fresh mask per call.
+    """
+
+    def __init__(self, p: float = 0.5, rng=None):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = p
+        self.rng = np.random.default_rng(rng)
+        self.frozen_seed: int | None = None
+        self._frozen: dict[tuple, np.ndarray] = {}
+
+    def freeze(self, seed: int = 0) -> None:
+        self.frozen_seed, self._frozen = seed, {}
+
+    def unfreeze(self) -> None:
+        self.frozen_seed, self._frozen = None, {}
+
+    def _mask(self, shape, dtype):
+        if self.frozen_seed is None:
+            return (self.rng.random(shape) >= self.p).astype(dtype) / (1 - self.p)
+        if shape not in self._frozen:
+            rng = np.random.default_rng(self.frozen_seed)
+            self._frozen[shape] = (rng.random(shape) >= self.p).astype(dtype) / (1 - self.p)
+        return self._frozen[shape]
+
+    def forward(self, x, training=True):
+        if not training or self.p == 0:
+            self.mask = None
+            return x
+        self.mask = self._mask(x.shape, x.dtype)
+        return x * self.mask
+
+    def backward(self, dout):
+        # out = x * mask:  dx = dout * mask
+        return dout if self.mask is None else dout * self.mask
+
+    def __repr__(self):
+        return f"Dropout(p={self.p})"
+
+
+class BatchNorm1d(Layer):
+    """Batch normalization over the batch axis, with learned ``gamma``, ``beta``.
+
+    Training: normalize with the batch mean and (biased) variance and update the running
+    statistics ``running_mean``, ``running_var`` with ``momentum``. Evaluation: use the running
+    statistics.
+    """
+
+    def __init__(self, n: int, eps: float = 1e-5, momentum: float = 0.1, dtype=np.float64):
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.params = {"gamma": np.ones(n, dtype=dtype), "beta": np.zeros(n, dtype=dtype)}
+        self.grads = {"gamma": np.zeros(n, dtype=dtype), "beta": np.zeros(n, dtype=dtype)}
+        self.running_mean = np.zeros(n, dtype=dtype)
+        self.running_var = np.ones(n, dtype=dtype)
+
+    def forward(self, x, training=True):
+        if training:
+            mean, var = x.mean(axis=0), x.var(axis=0)
+            self.running_mean[...] = (1 - self.momentum) * self.running_mean + self.momentum * mean
+            self.running_var[...] = (1 - self.momentum) * self.running_var + self.momentum * var
+        else:
+            mean, var = self.running_mean, self.running_var
+        self.inv_std = 1 / np.sqrt(var + self.eps)
+        self.xhat = (x - mean) * self.inv_std
+        self.training = training
+        return self.params["gamma"] * self.xhat + self.params["beta"]
+
+    def backward(self, dout):
+        # out = gamma * xhat + beta:  dgamma = sum_n dout * xhat,  dbeta = sum_n dout
+        self.grads["gamma"][...] = np.sum(dout * self.xhat, axis=0)
+        self.grads["beta"][...] = dout.sum(axis=0)
+        dxhat = dout * self.params["gamma"]
+        if not self.training:
+            return dxhat * self.inv_std
+        # xhat = (x - mean(x)) / std(x):  dx = (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) / std
+        return (dxhat - dxhat.mean(axis=0) - self.xhat * np.mean(dxhat * self.xhat, axis=0)) \
+            * self.inv_std
+
+    def __repr__(self):
+        return f"BatchNorm1d({self.params['gamma'].size})"

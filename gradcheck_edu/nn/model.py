@@ -1,0 +1,237 @@
+"""A from-scratch multilayer perceptron with hand-written backprop."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from .layers import BatchNorm1d, Dropout, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
+from .losses import LOSSES
+
+__all__ = ["MLP", "ACTIVATIONS"]
+
+ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid}
+
+
+class MLP:
+    """Dense network ``Linear -> [BatchNorm1d] -> activation -> [Dropout] -> ... -> Linear``.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``[inputs, hidden..., outputs]``, e.g. ``[2, 100, 3]``.
+    activation : {"relu", "leaky_relu", "tanh", "sigmoid"}
+        Hidden activation. Weights use He init for (leaky) ReLU, Xavier for tanh and sigmoid.
+    loss : {"softmax_cross_entropy", "binary_cross_entropy", "mse"}
+    l2 : float
+        Total loss = mean data loss + ``l2 / 2 * sum ||W||_F^2`` over weights (not biases).
+    dropout : float
+        Dropout probability after each hidden activation (0: no dropout layers).
+    batchnorm : bool
+        Batch normalization before each hidden activation.
+    seed : int
+    dtype : np.float64 or np.float32
+        Parameters and computation stay in this dtype.
+
+    Attributes
+    ----------
+    layers : list
+        The layers in order.
+    params : OrderedDict
+        ``W1, b1, [gamma1, beta1], W2, b2, ...``: the layers' own arrays (perturbing
+        ``params["W1"][0, 0]`` in place changes the model).
+
+    Notes
+    -----
+    ``loss`` and ``loss_and_grads`` run in training mode (dropout and batch statistics
+    active); ``predict`` runs in evaluation mode.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> model = MLP([2, 5, 3], activation="tanh", seed=0)
+    >>> list(model.params)
+    ['W1', 'b1', 'W2', 'b2']
+    >>> X, y = np.ones((4, 2)), np.array([0, 1, 2, 0])
+    >>> loss, grads = model.loss_and_grads(X, y)
+    >>> grads["W1"].shape
+    (2, 5)
+    """
+
+    def __init__(self, layer_sizes, activation: str = "relu",
+                 loss: str = "softmax_cross_entropy", l2: float = 0.0, dropout: float = 0.0,
+                 batchnorm: bool = False, seed: int = 0, dtype: Any = np.float64):
+        sizes = [int(s) for s in layer_sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"layer_sizes needs at least [inputs, outputs], all >= 1: {sizes}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {activation!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {list(LOSSES)}, got {loss!r}")
+        if l2 < 0:
+            raise ValueError(f"l2 must be >= 0, got {l2}")
+        self.layer_sizes, self.activation, self.loss_name = sizes, activation, loss
+        self.l2, self.dropout, self.batchnorm = float(l2), float(dropout), bool(batchnorm)
+        self.dtype = np.dtype(dtype)
+        self.loss_fn = LOSSES[loss]
+        rng = np.random.default_rng(seed)
+        init = "he" if activation in ("relu", "leaky_relu") else "xavier"
+        self.layers: list = []
+        self.params: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._grads: dict[str, np.ndarray] = {}
+        n_linear = len(sizes) - 1
+        for k in range(1, n_linear + 1):
+            lin = Linear(sizes[k - 1], sizes[k], init=init, rng=rng, dtype=self.dtype)
+            self._add(lin, {"W": f"W{k}", "b": f"b{k}"})
+            if k < n_linear:
+                if batchnorm:
+                    self._add(BatchNorm1d(sizes[k], dtype=self.dtype),
+                              {"gamma": f"gamma{k}", "beta": f"beta{k}"})
+                self.layers.append(ACTIVATIONS[activation]())
+                if dropout > 0:
+                    self.layers.append(Dropout(dropout, rng=rng.integers(2**32)))
+
+    def _add(self, layer, names: dict[str, str]) -> None:
+        self.layers.append(layer)
+        for key, name in names.items():
+            self.params[name] = layer.params[key]
+            self._grads[name] = layer.grads[key]
+
+    def __repr__(self) -> str:
+        return f"MLP({self.layer_sizes}, activation={self.activation!r}, loss={self.loss_name!r})"
+
+    # ------------------------------------------------------------------ checks of the input
+    def _check_X(self, X: Any) -> np.ndarray:
+        X = np.asarray(X, dtype=self.dtype)
+        if X.ndim != 2 or X.shape[1] != self.layer_sizes[0]:
+            raise ValueError(f"X must have shape (N, {self.layer_sizes[0]}) for this model, got "
+                             f"{X.shape}")
+        if not np.isfinite(X).all():
+            rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+            raise ValueError(f"X contains NaN or Inf in rows {rows[:5].tolist()}; clean the data "
+                             "first (see gradcheck_edu.diagnose.check_data)")
+        return X
+
+    def _check_y(self, y: Any, n: int) -> np.ndarray:
+        y = np.asarray(y)
+        C = self.layer_sizes[-1]
+        if self.loss_name == "softmax_cross_entropy":
+            if y.shape != (n,):
+                raise ValueError(f"y must be integer labels of shape ({n},), got {y.shape}")
+            if y.size and not np.issubdtype(y.dtype, np.integer):
+                if not np.all(np.mod(y, 1) == 0):
+                    raise ValueError("y must hold integer class labels")
+                y = y.astype(np.int64)
+            if y.size and (y.min() < 0 or y.max() >= C):
+                raise ValueError(f"labels must be in [0, {C}) for {C} outputs, got values from "
+                                 f"{y.min()} to {y.max()}")
+            return y
+        if y.shape == (n,) and C == 1:
+            y = y.reshape(n, 1)
+        if y.shape != (n, C):
+            raise ValueError(f"y must have shape ({n}, {C}) to match the outputs, got {y.shape}")
+        if not np.isfinite(y).all():
+            raise ValueError("y contains NaN or Inf")
+        if self.loss_name == "binary_cross_entropy" and ((y < 0) | (y > 1)).any():
+            raise ValueError("binary cross-entropy targets must be in [0, 1]")
+        return y.astype(self.dtype, copy=False)
+
+    # ------------------------------------------------------------------ forward / backward
+    def forward(self, X: Any, training: bool = True, return_activations: bool = False):
+        """Output of the network; with ``return_activations``, also every layer's output.
+
+        Returns
+        -------
+        out : ndarray, shape (N, outputs)
+        activations : list of ndarray (only with ``return_activations``)
+            ``activations[i]`` is the output of ``layers[i]``.
+        """
+        a = self._check_X(X)
+        acts = []
+        for layer in self.layers:
+            a = layer.forward(a, training=training)
+            if return_activations:
+                acts.append(a)
+        return (a, acts) if return_activations else a
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Backpropagate ``dL/dout`` through every layer; fills each layer's ``grads``."""
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def reg_loss(self) -> float:
+        """``l2 / 2 * sum ||W||_F^2`` over the weights."""
+        if self.l2 == 0:
+            return 0.0
+        return 0.5 * self.l2 * sum(float(np.sum(W * W)) for k, W in self.params.items()
+                                   if k.startswith("W"))
+
+    def loss_parts(self, X: Any, y: Any) -> tuple[float, float]:
+        """(mean data loss, regularization loss), in training mode."""
+        out = self.forward(X, training=True)
+        data, _ = self.loss_fn(out, self._check_y(y, out.shape[0]))
+        return data, self.reg_loss()
+
+    def loss(self, X: Any, y: Any) -> float:
+        """Total loss (data + regularization) on ``(X, y)``, in training mode."""
+        data, reg = self.loss_parts(X, y)
+        return data + reg
+
+    def loss_and_grads(self, X: Any, y: Any) -> tuple[float, dict[str, np.ndarray]]:
+        """Total loss and its gradient for every parameter (new arrays, keys of ``params``)."""
+        out = self.forward(X, training=True)
+        data, dout = self.loss_fn(out, self._check_y(y, out.shape[0]))
+        self.backward(dout.astype(self.dtype, copy=False))
+        grads = {k: g.copy() for k, g in self._grads.items()}
+        if self.l2:
+            for k in grads:
+                if k.startswith("W"):
+                    # d/dW (l2/2 ||W||^2) = l2 W
+                    grads[k] += self.l2 * self.params[k]
+        return data + self.reg_loss(), grads
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels (softmax, binary) or outputs (mse), in evaluation mode."""
+        out = self.forward(X, training=False)
+        if self.loss_name == "softmax_cross_entropy":
+            return out.argmax(axis=1)
+        if self.loss_name == "binary_cross_entropy":
+            return (out > 0).astype(np.int64)
+        return out
+
+    def accuracy(self, X: Any, y: Any) -> float:
+        """Fraction of correct predictions (classification losses only)."""
+        if self.loss_name == "mse":
+            raise ValueError("accuracy is defined for classification losses only")
+        pred = self.predict(X)
+        y = self._check_y(y, pred.shape[0])
+        return float(np.mean(pred == y))
+
+    # ------------------------------------------------------------------ dropout and checks
+    def freeze_dropout(self, seed: int = 0) -> None:
+        """Use one fixed dropout mask per input shape, so the loss is deterministic."""
+        for layer in self.layers:
+            if isinstance(layer, Dropout):
+                layer.freeze(seed)
+
+    def unfreeze_dropout(self) -> None:
+        for layer in self.layers:
+            if isinstance(layer, Dropout):
+                layer.unfreeze()
+
+    def layer_structure(self) -> dict:
+        """The dense-layer description for the checker's structure-aware path.
+
+        Raises NotImplementedError for models with batch norm or dropout (the generic path
+        checks those).
+        """
+        if self.batchnorm or self.dropout > 0:
+            raise NotImplementedError("batch norm and dropout are checked by the generic path")
+        act = ("leaky_relu", 0.01) if self.activation == "leaky_relu" else self.activation
+        n = len(self.layer_sizes) - 1
+        return {"layers": [{"W": f"W{k}", "b": f"b{k}", "activation": act if k < n else None}
+                           for k in range(1, n + 1)],
+                "loss": self.loss_name, "l2": self.l2}

@@ -1,0 +1,186 @@
+"""Optimizers following ``torch.optim``'s update rules, gradient clipping, and LR schedules.
+
+Optimizers update a dict of parameters in place: ``opt.step(params, grads)``. Their state
+(momentum buffers, Adam moments) is keyed by parameter name.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "SGD", "Adam", "clip_grad_value", "clip_grad_norm",
+    "StepLR", "ExponentialLR", "CosineAnnealingLR", "LinearWarmup",
+]
+
+
+def clip_grad_value(grads: dict, clip_value: float) -> dict:
+    """Clip every gradient entry to ``[-clip_value, clip_value]``, in place."""
+    for g in grads.values():
+        np.clip(g, -clip_value, clip_value, out=g)
+    return grads
+
+
+def clip_grad_norm(grads: dict, max_norm: float) -> float:
+    """Rescale all gradients so their global L2 norm is at most ``max_norm``, in place.
+
+    As ``torch.nn.utils.clip_grad_norm_``: scale by ``max_norm / (total_norm + 1e-6)`` when
+    that is below 1. Returns the total norm before clipping.
+    """
+    total = math.sqrt(sum(float(np.sum(g * g)) for g in grads.values()))
+    coef = max_norm / (total + 1e-6)
+    if coef < 1:
+        for g in grads.values():
+            g *= coef
+    return total
+
+
+class _Optimizer:
+    def __init__(self, lr: float, clip_value: float | None, clip_norm: float | None):
+        if not lr > 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        self.lr, self.clip_value, self.clip_norm = float(lr), clip_value, clip_norm
+        self.state: dict = {}
+        self.t = 0
+
+    def _prepare(self, params: dict, grads: dict) -> dict:
+        missing = [k for k in params if k not in grads]
+        if missing:
+            raise ValueError(f"no gradient for parameters {missing}")
+        grads = {k: np.array(grads[k], dtype=params[k].dtype) for k in params}
+        if self.clip_value is not None:
+            clip_grad_value(grads, self.clip_value)
+        if self.clip_norm is not None:
+            clip_grad_norm(grads, self.clip_norm)
+        self.t += 1
+        return grads
+
+
+class SGD(_Optimizer):
+    """SGD with momentum, Nesterov and weight decay, as ``torch.optim.SGD`` (dampening 0).
+
+    ``g <- g + weight_decay p``; ``b <- g`` on the first step, else ``b <- momentum b + g``;
+    ``g <- g + momentum b`` (Nesterov) or ``g <- b``; ``p <- p - lr g``.
+    """
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, clip_value: float | None = None,
+                 clip_norm: float | None = None):
+        super().__init__(lr, clip_value, clip_norm)
+        if nesterov and momentum <= 0:
+            raise ValueError("Nesterov momentum needs momentum > 0")
+        self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
+
+    def step(self, params: dict, grads: dict) -> None:
+        grads = self._prepare(params, grads)
+        for k, p in params.items():
+            g = grads[k]
+            if self.weight_decay:
+                g += self.weight_decay * p
+            if self.momentum:
+                if k not in self.state:
+                    self.state[k] = g.copy()
+                else:
+                    self.state[k] *= self.momentum
+                    self.state[k] += g
+                buf = self.state[k]
+                g = g + self.momentum * buf if self.nesterov else buf
+            p -= self.lr * g
+
+
+class Adam(_Optimizer):
+    """Adam, as ``torch.optim.Adam``.
+
+    ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) g^2``;
+    ``p <- p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)``.
+    """
+
+    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, clip_value: float | None = None,
+                 clip_norm: float | None = None):
+        super().__init__(lr, clip_value, clip_norm)
+        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
+
+    def step(self, params: dict, grads: dict) -> None:
+        grads = self._prepare(params, grads)
+        b1, b2 = self.betas
+        t = self.t
+        for k, p in params.items():
+            g = grads[k]
+            if self.weight_decay:
+                g += self.weight_decay * p
+            m, v = self.state.setdefault(k, (np.zeros_like(p), np.zeros_like(p)))
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            m_hat = m / (1 - b1**t)
+            v_hat = v / (1 - b2**t)
+            p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+class _Schedule:
+    """Sets ``optimizer.lr`` from the base rate; call ``step()`` once per epoch (or step)."""
+
+    def __init__(self, optimizer: _Optimizer):
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.last = 0
+        optimizer.lr = self.lr_at(0)
+
+    def lr_at(self, t: int) -> float:
+        raise NotImplementedError
+
+    def step(self) -> float:
+        self.last += 1
+        self.optimizer.lr = self.lr_at(self.last)
+        return self.optimizer.lr
+
+
+class StepLR(_Schedule):
+    """``lr = base * gamma ** (t // step_size)``."""
+
+    def __init__(self, optimizer, step_size: int, gamma: float = 0.1):
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer)
+
+    def lr_at(self, t):
+        return self.base_lr * self.gamma ** (t // self.step_size)
+
+
+class ExponentialLR(_Schedule):
+    """``lr = base * gamma ** t``."""
+
+    def __init__(self, optimizer, gamma: float):
+        self.gamma = gamma
+        super().__init__(optimizer)
+
+    def lr_at(self, t):
+        return self.base_lr * self.gamma**t
+
+
+class CosineAnnealingLR(_Schedule):
+    """``lr = eta_min + (base - eta_min) (1 + cos(pi t / T_max)) / 2``."""
+
+    def __init__(self, optimizer, T_max: int, eta_min: float = 0.0):
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer)
+
+    def lr_at(self, t):
+        t = min(t, self.T_max)
+        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * t
+                                                                            / self.T_max)) / 2
+
+
+class LinearWarmup(_Schedule):
+    """``lr = base * (start + (1 - start) * min(t, warmup) / warmup)``: a linear ramp."""
+
+    def __init__(self, optimizer, warmup_steps: int, start_factor: float = 0.0):
+        self.warmup_steps, self.start_factor = warmup_steps, start_factor
+        super().__init__(optimizer)
+
+    def lr_at(self, t):
+        frac = min(t, self.warmup_steps) / self.warmup_steps
+        return self.base_lr * (self.start_factor + (1 - self.start_factor) * frac)
