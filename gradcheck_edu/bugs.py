@@ -1,0 +1,242 @@
+"""A zoo of realistic hand-written-backprop bugs, to be found with the gradient checker.
+
+>>> import numpy as np
+>>> import gradcheck_edu as ge
+>>> from gradcheck_edu.nn import MLP
+>>> model = MLP([3, 5, 4], activation="tanh", seed=0)
+>>> X, y = np.random.default_rng(0).standard_normal((8, 3)), np.arange(8) % 4
+>>> buggy = inject(model, "bias_grad_wrong_axis")
+>>> report = ge.check_model(buggy, X, y)
+>>> report.passed, report.worst(1)[0].name
+(False, 'b1')
+"""
+
+from __future__ import annotations
+
+import copy
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .nn.layers import BatchNorm1d, Dropout, Linear
+from .nn.losses import LOSSES
+
+__all__ = ["Bug", "catalog", "inject", "make_model"]
+
+
+@dataclass(frozen=True)
+class Bug:
+    """One bug of the zoo.
+
+    Attributes
+    ----------
+    name : str
+    description : str
+        What the student wrote, and what it should have been.
+    requires : dict
+        MLP keyword arguments needed to show the bug (``layer_sizes`` included when the bug
+        needs a particular shape), e.g. ``{"activation": "sigmoid"}``.
+    corrupts : tuple of str
+        The parameters whose gradients the bug makes wrong (``("*",)``: all of them).
+    """
+
+    name: str
+    description: str
+    requires: dict = field(default_factory=dict)
+    corrupts: tuple = ("*",)
+
+
+def _linears(model) -> list:
+    return [layer for layer in model.layers if isinstance(layer, Linear)]
+
+
+def _after_first_linear(model, cls):
+    return next(layer for layer in model.layers if isinstance(layer, cls))
+
+
+# Each patch receives the copied model and changes one method, as a student's code would.
+def _missing_1_over_m(model):
+    fn = LOSSES[model.loss_name]
+
+    def loss_fn(out, y):
+        loss, dout = fn(out, y)
+        return loss, dout * out.shape[0]  # forgot to divide by the batch size m
+    model.loss_fn = loss_fn
+
+
+def _bias_grad_wrong_axis(model):
+    lin = _linears(model)[0]
+
+    def backward(self, dout):
+        self.grads["W"][...] = self.x.T @ dout
+        self.grads["b"][...] = dout.sum()  # summed over every axis, not just the batch
+        return dout @ self.params["W"].T
+    lin.backward = types.MethodType(backward, lin)
+
+
+def _sigmoid_derivative_at_input(model):
+    layer = next(layer for layer in model.layers if type(layer).__name__ == "Sigmoid")
+    forward = layer.forward
+
+    def fwd(self, x, training=True):
+        self.x = x
+        return forward(x, training)
+
+    def backward(self, dout):
+        return dout * self.x * (1 - self.x)  # s'(z) taken at z, not s(z) (1 - s(z))
+    layer.forward = types.MethodType(fwd, layer)
+    layer.backward = types.MethodType(backward, layer)
+
+
+def _softmax_no_onehot(model):
+    fn = LOSSES["softmax_cross_entropy"]
+
+    def loss_fn(out, y):
+        loss, _ = fn(out, y)
+        shifted = np.exp(out - out.max(axis=1, keepdims=True))
+        p = shifted / shifted.sum(axis=1, keepdims=True)
+        return loss, p / out.shape[0]  # forgot to subtract the one-hot labels
+    model.loss_fn = loss_fn
+
+
+def _l2_missing_in_gradient(model):
+    loss_and_grads = model.loss_and_grads
+
+    def patched(X, y):
+        loss, grads = loss_and_grads(X, y)
+        for k in grads:
+            if k.startswith("W"):
+                grads[k] -= model.l2 * model.params[k]  # the l2 * W term left out
+        return loss, grads
+    model.loss_and_grads = patched
+
+
+def _dropout_mask_not_in_backward(model):
+    layer = _after_first_linear(model, Dropout)
+    layer.backward = types.MethodType(lambda self, dout: dout, layer)  # mask forgotten
+
+
+def _wrong_transpose(model):
+    lin = next(layer for layer in _linears(model)[1:]
+               if layer.params["W"].shape[0] == layer.params["W"].shape[1])
+
+    def backward(self, dout):
+        self.grads["W"][...] = self.x.T @ dout
+        self.grads["b"][...] = dout.sum(axis=0)
+        return dout @ self.params["W"]  # W, not W.T: the shapes fit in a square layer
+    lin.backward = types.MethodType(backward, lin)
+
+
+def _sign_error(model):
+    lin = _linears(model)[-1]
+
+    def backward(self, dout):
+        self.grads["W"][...] = -(self.x.T @ dout)  # a minus sign too many
+        self.grads["b"][...] = dout.sum(axis=0)
+        return dout @ self.params["W"].T
+    lin.backward = types.MethodType(backward, lin)
+
+
+def _tanh_derivative_not_squared(model):
+    layer = next(layer for layer in model.layers if type(layer).__name__ == "Tanh")
+    layer.backward = types.MethodType(lambda self, dout: dout * (1 - self.out), layer)
+
+
+def _relu_mask_from_gradient(model):
+    layer = next(layer for layer in model.layers if type(layer).__name__ == "ReLU")
+    layer.backward = types.MethodType(lambda self, dout: dout * (dout > 0), layer)
+
+
+def _batchnorm_stats_as_constants(model):
+    layer = _after_first_linear(model, BatchNorm1d)
+
+    def backward(self, dout):
+        self.grads["gamma"][...] = np.sum(dout * self.xhat, axis=0)
+        self.grads["beta"][...] = dout.sum(axis=0)
+        return dout * self.params["gamma"] * self.inv_std  # mean and var treated as constants
+    layer.backward = types.MethodType(backward, layer)
+
+
+_BUGS = [
+    (Bug("missing_1_over_m", "dL/dout = p - onehot(y), not (p - onehot(y)) / m: every gradient "
+         "is m times too large", {}, ("*",)), _missing_1_over_m),
+    (Bug("bias_grad_wrong_axis", "db = dout.sum() over every axis instead of dout.sum(axis=0): "
+         "each bias gets the total", {}, ("b1",)), _bias_grad_wrong_axis),
+    (Bug("sigmoid_derivative_at_input", "sigmoid backward uses z (1 - z) at the input z instead "
+         "of s (1 - s) at the output", {"activation": "sigmoid"}, ("W1", "b1")),
+     _sigmoid_derivative_at_input),
+    (Bug("softmax_no_onehot", "softmax gradient p / m without subtracting the one-hot labels",
+         {}, ("*",)), _softmax_no_onehot),
+    (Bug("l2_missing_in_gradient", "the loss has l2/2 ||W||^2 but the gradient lacks l2 * W",
+         {"l2": 0.5}, ("W1", "W2")), _l2_missing_in_gradient),
+    (Bug("dropout_mask_not_in_backward", "dropout backward returns dout instead of dout * mask",
+         {"dropout": 0.5}, ("W1", "b1")), _dropout_mask_not_in_backward),
+    (Bug("wrong_transpose", "dx = dout @ W instead of dout @ W.T in a square layer (the shapes "
+         "fit, the numbers don't)", {"layer_sizes": [3, 6, 6, 4]}, ("W1", "b1")),
+     _wrong_transpose),
+    (Bug("sign_error", "dW = -x.T @ dout in the output layer", {}, ("W2",)), _sign_error),
+    (Bug("tanh_derivative_not_squared", "tanh backward uses 1 - tanh(x) instead of "
+         "1 - tanh(x)^2", {"activation": "tanh"}, ("W1", "b1")), _tanh_derivative_not_squared),
+    (Bug("relu_mask_from_gradient", "ReLU backward masks with dout > 0 instead of x > 0",
+         {"activation": "relu"}, ("W1", "b1")), _relu_mask_from_gradient),
+    (Bug("batchnorm_stats_as_constants", "batch-norm backward ignores that the batch mean and "
+         "variance depend on x", {"batchnorm": True}, ("W1", "b1")),
+     _batchnorm_stats_as_constants),
+]
+_PATCHES = {bug.name: patch for bug, patch in _BUGS}
+
+
+def catalog() -> list[Bug]:
+    """Every bug of the zoo.
+
+    >>> [bug.name for bug in catalog()][:3]
+    ['missing_1_over_m', 'bias_grad_wrong_axis', 'sigmoid_derivative_at_input']
+    """
+    return [bug for bug, _ in _BUGS]
+
+
+def make_model(bug: Bug | str, seed: int = 0, **overrides: Any):
+    """A correct MLP configured to show ``bug`` (tanh unless the bug needs another activation).
+
+    Layer sizes default to ``[3, 6, 4]``; the bug's ``requires`` and ``overrides`` apply on top.
+    """
+    from .nn.model import MLP
+
+    bug = _find(bug)
+    kwargs: dict[str, Any] = {"layer_sizes": [3, 6, 4], "activation": "tanh", "seed": seed}
+    kwargs.update(bug.requires)
+    kwargs.update(overrides)
+    sizes = kwargs.pop("layer_sizes")
+    return MLP(sizes, **kwargs)
+
+
+def _find(bug: Bug | str) -> Bug:
+    name = bug.name if isinstance(bug, Bug) else bug
+    for item in catalog():
+        if item.name == name:
+            return item
+    raise ValueError(f"no bug named {name!r}; see catalog() for the names")
+
+
+def inject(model: Any, name: str):
+    """A copy of ``model`` with bug ``name`` in its backprop; ``model`` itself is untouched.
+
+    The copy's dropout masks are frozen, so it can be gradient-checked with dropout on.
+
+    Raises
+    ------
+    ValueError
+        Unknown bug, or a model without what the bug needs (see ``Bug.requires``).
+    """
+    bug = _find(name)
+    buggy = copy.deepcopy(model)
+    try:
+        _PATCHES[bug.name](buggy)
+    except StopIteration:
+        raise ValueError(f"bug {bug.name!r} needs a model with {bug.requires}; build one with "
+                         f"make_model({bug.name!r})") from None
+    if hasattr(buggy, "freeze_dropout"):
+        buggy.freeze_dropout(0)
+    return buggy
