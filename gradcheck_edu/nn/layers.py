@@ -61,8 +61,8 @@ class Linear(Layer):
 
     def backward(self, dout):
         # out = x W + b:  dW = x^T dout,  db = sum_n dout,  dx = dout W^T
-        self.grads["W"][...] = self.x.T @ dout
-        self.grads["b"][...] = dout.sum(axis=0)
+        np.matmul(self.x.T, dout, out=self.grads["W"])
+        np.sum(dout, axis=0, out=self.grads["b"])
         return dout @ self.params["W"].T
 
     def __repr__(self):

@@ -181,16 +181,20 @@ class MLP:
         return data + reg
 
     def loss_and_grads(self, X: Any, y: Any) -> tuple[float, dict[str, np.ndarray]]:
-        """Total loss and its gradient for every parameter (new arrays, keys of ``params``)."""
+        """Total loss and its gradient for every parameter (a dict with the keys of ``params``).
+
+        The gradient arrays are the layers' own buffers, overwritten by the next call: copy
+        them to keep them.
+        """
         out = self.forward(X, training=True)
         data, dout = self.loss_fn(out, self._check_y(y, out.shape[0]))
         self.backward(dout.astype(self.dtype, copy=False))
-        grads = {k: g.copy() for k, g in self._grads.items()}
+        grads = dict(self._grads)
         if self.l2:
             for k in grads:
                 if k.startswith("W"):
                     # d/dW (l2/2 ||W||^2) = l2 W
-                    grads[k] += self.l2 * self.params[k]
+                    grads[k] = grads[k] + self.l2 * self.params[k]
         return data + self.reg_loss(), grads
 
     def predict(self, X: Any) -> np.ndarray:

@@ -49,7 +49,9 @@ class _Optimizer:
         missing = [k for k in params if k not in grads]
         if missing:
             raise ValueError(f"no gradient for parameters {missing}")
-        grads = {k: np.array(grads[k], dtype=params[k].dtype) for k in params}
+        grads = {k: np.asarray(grads[k], dtype=params[k].dtype) for k in params}
+        if self.clip_value is not None or self.clip_norm is not None:
+            grads = {k: g.copy() for k, g in grads.items()}  # clip copies, never the caller's
         if self.clip_value is not None:
             clip_grad_value(grads, self.clip_value)
         if self.clip_norm is not None:
@@ -78,7 +80,7 @@ class SGD(_Optimizer):
         for k, p in params.items():
             g = grads[k]
             if self.weight_decay:
-                g += self.weight_decay * p
+                g = g + self.weight_decay * p
             if self.momentum:
                 if k not in self.state:
                     self.state[k] = g.copy()
@@ -110,7 +112,7 @@ class Adam(_Optimizer):
         for k, p in params.items():
             g = grads[k]
             if self.weight_decay:
-                g += self.weight_decay * p
+                g = g + self.weight_decay * p
             m, v = self.state.setdefault(k, (np.zeros_like(p), np.zeros_like(p)))
             m *= b1
             m += (1 - b1) * g

@@ -82,11 +82,16 @@ def train(model: Any, X: Any, y: Any, optimizer: Any, epochs: int = 10, batch_si
             hist.step_loss.append(loss)
             if not np.isfinite(loss):
                 break
-            before = {k: model.params[k].copy() for k in weights}
+            if start + batch_size >= n:  # the epoch's last step: measure the update ratio
+                before = {k: model.params[k].copy() for k in weights}
+                norms = {k: float(np.linalg.norm(grads[k])) for k in weights}
             optimizer.step(model.params, grads)
         hist.train_loss.append(float(np.mean(losses)))
+        if len(losses) < -(-n // batch_size):  # stopped early on a non-finite loss
+            before = {k: model.params[k].copy() for k in weights}
+            norms = {k: float("nan") for k in weights}
         for k in weights:
-            hist.grad_norms.setdefault(k, []).append(float(np.linalg.norm(grads[k])))
+            hist.grad_norms.setdefault(k, []).append(norms[k])
             w = np.linalg.norm(before[k])
             ratio = np.linalg.norm(model.params[k] - before[k]) / w if w > 0 else np.inf
             hist.update_ratios.setdefault(k, []).append(float(ratio))

@@ -1,0 +1,183 @@
+"""Full gradient checks side by side: time, ratio to 2n*F, and accuracy, in one run.
+
+F is one loss evaluation of the model, measured in the same run (median of repeated blocks).
+A plain central-difference check costs 2n*F; each way of checking is reported as a multiple of
+that, with its relative error against the analytic (backprop) gradient.
+
+    python benchmarks/bench_gradcheck.py            # both problems of the issue
+    python benchmarks/bench_gradcheck.py --quick    # tiny problems, seconds (a smoke run)
+
+Ways compared:
+  course loop     flatten theta, copy, unflatten into the model for every evaluation
+  generic         gradcheck_edu.check_model(fast=False): perturb the model's arrays in place
+  scipy           scipy.optimize.approx_fprime (one-sided: n + 1 evaluations) on a flat theta
+  torch slow      torch.autograd.gradcheck(fast_mode=False), float64, when torch is installed
+  structured      gradcheck_edu.check_model(fast=True): cached activations, rank-1 updates
+  sampled/dir.    check_model(n_samples=100) and directional_check: cost independent of n
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import tracemalloc
+
+import numpy as np
+
+import gradcheck_edu as ge
+from gradcheck_edu.nn import MLP
+
+EPS = 1e-6
+
+
+def loss_time(model, X, y, repeats=7, block=20):
+    """Median seconds of one model.loss call."""
+    model.loss(X, y)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(block):
+            model.loss(X, y)
+        times.append((time.perf_counter() - t) / block)
+    return statistics.median(times)
+
+
+def course_loop(model, X, y):
+    """The course-assignment way: a new theta and unflatten for every evaluation."""
+    theta, spec = ge.flatten(model.params)
+
+    def set_params(t):
+        new = spec.unflatten(t)
+        for k in model.params:
+            model.params[k][...] = new[k]
+
+    grad = np.empty_like(theta)
+    try:
+        for i in range(theta.size):
+            tp = theta.copy()
+            tp[i] += EPS
+            set_params(tp)
+            fp = model.loss(X, y)
+            tm = theta.copy()
+            tm[i] -= EPS
+            set_params(tm)
+            fm = model.loss(X, y)
+            grad[i] = (fp - fm) / (2 * EPS)
+    finally:
+        set_params(theta)
+    return grad
+
+
+def scipy_fprime(model, X, y):
+    from scipy.optimize import approx_fprime
+
+    theta, spec = ge.flatten(model.params)
+
+    def f(t):
+        new = spec.unflatten(t)
+        for k in model.params:
+            model.params[k][...] = new[k]
+        return model.loss(X, y)
+
+    try:
+        return approx_fprime(theta, f, EPS)
+    finally:
+        f(theta)
+
+
+def torch_slow(model, X, y):
+    """torch.autograd.gradcheck in slow mode on the same network; None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    structure = model.layer_structure()
+    weights = [torch.tensor(model.params[name], dtype=torch.float64, requires_grad=True)
+               for layer in structure["layers"] for name in (layer["W"], layer["b"])]
+    Xt = torch.tensor(X)
+    yt = torch.tensor(y)
+    acts = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, None: lambda z: z}
+
+    def f(*ws):
+        a = Xt
+        for k, layer in enumerate(structure["layers"]):
+            a = acts[layer["activation"]](a @ ws[2 * k] + ws[2 * k + 1])
+        return torch.nn.functional.cross_entropy(a, yt)
+
+    return torch.autograd.gradcheck(f, tuple(weights), eps=EPS, atol=1e-5, rtol=1e-3,
+                                    fast_mode=False)
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def problem(sizes, batch, seed=0):
+    rng = np.random.default_rng(seed)
+    model = MLP(sizes, activation="tanh", loss="softmax_cross_entropy", seed=seed)
+    X = rng.standard_normal((batch, sizes[0]))
+    y = rng.integers(0, sizes[-1], batch)
+    return model, X, y
+
+
+def run(sizes, batch, skip_slow=False):
+    model, X, y = problem(sizes, batch)
+    n = sum(v.size for v in model.params.values())
+    F = loss_time(model, X, y)
+    budget = 2 * n * F
+    _, grads = model.loss_and_grads(X, y)
+    analytic = np.concatenate([grads[k].ravel() for k in model.params])
+    print(f"\nMLP({sizes}), tanh, softmax cross-entropy, batch {batch}, float64: n = {n}")
+    print(f"F = {F * 1e3:.3f} ms per loss evaluation, 2n*F = {budget:.2f} s")
+    print(f"{'way':<16}{'time (s)':>10}{'x 2n*F':>9}{'rel. error vs backprop':>25}")
+
+    def row(name, seconds, rel, note=""):
+        rel_txt = f"{rel:.2e}" if rel is not None else "-"
+        print(f"{name:<16}{seconds:>10.2f}{seconds / budget:>9.3f}{rel_txt:>25}  {note}")
+
+    if not skip_slow:
+        t, g = timed(lambda: course_loop(model, X, y))
+        row("course loop", t, ge.relative_error(g, analytic))
+        t, rep = timed(lambda: ge.check_model(model, X, y, eps=EPS, fast=False))
+        row("generic", t, rep.relative_error, rep.verdict.name)
+        generic = ge.flatten(rep.numerical)[0]
+        t, g = timed(lambda: scipy_fprime(model, X, y))
+        row("scipy fprime", t, ge.relative_error(g, analytic), "one-sided, n + 1 evaluations")
+        t, ok = timed(lambda: torch_slow(model, X, y))
+        if ok is None:
+            print(f"{'torch slow':<16}{'skipped: torch is not installed':>40}")
+        else:
+            row("torch slow", t, None, f"gradcheck returned {ok}")
+    tracemalloc.start()
+    t, rep = timed(lambda: ge.check_model(model, X, y, eps=EPS, fast=True))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    row("structured", t, rep.relative_error, f"{rep.verdict.name}, peak extra memory "
+        f"{peak / 2**20:.0f} MB")
+    if not skip_slow:
+        print(f"structured vs generic numerical gradients: relative error "
+              f"{ge.relative_error(ge.flatten(rep.numerical)[0], generic):.2e}")
+    t, rep = timed(lambda: ge.check_model(model, X, y, n_samples=100, seed=0, fast=False))
+    row("sampled 100", t, rep.relative_error, rep.verdict.name)
+    t, rep = timed(lambda: ge.directional_check(lambda p: model.loss(X, y), grads, model.params,
+                                                n_directions=3, seed=0))
+    row("directional 3", t, rep.relative_error, rep.verdict.name)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny problems: a smoke run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        run([8, 16, 16, 4], 32)
+        run([20, 10, 4], 16)
+    else:
+        run([64, 128, 128, 10], 256)
+        run([784, 100, 10], 64)
+
+
+if __name__ == "__main__":
+    main()
