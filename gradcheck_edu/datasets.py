@@ -10,6 +10,10 @@ __all__ = ["spiral", "xor", "moons", "blobs"]
 def spiral(n_per_class: int = 100, n_classes: int = 3, seed: int = 0, noise: float = 0.2):
     """The CS231n spiral: ``n_classes`` interleaved arms, not linearly separable.
 
+    The radius runs over ``(0, 1]`` rather than ``[0, 1]``, so the arms do not all start at the
+    origin (one point with every label, which no model can fit and which would appear in any
+    train/validation split).
+
     >>> X, y = spiral(100, 3)
     >>> X.shape, y.shape, sorted(set(y.tolist()))
     ((300, 2), (300,), [0, 1, 2])
@@ -19,7 +23,7 @@ def spiral(n_per_class: int = 100, n_classes: int = 3, seed: int = 0, noise: flo
     y = np.zeros(n_per_class * n_classes, dtype=np.int64)
     for j in range(n_classes):
         ix = slice(n_per_class * j, n_per_class * (j + 1))
-        r = np.linspace(0.0, 1, n_per_class)
+        r = np.linspace(0.0, 1, n_per_class + 1)[1:]
         t = np.linspace(j * 4, (j + 1) * 4, n_per_class) + rng.standard_normal(n_per_class) * noise
         X[ix] = np.c_[r * np.sin(t), r * np.cos(t)]
         y[ix] = j

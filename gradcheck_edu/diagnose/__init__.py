@@ -6,8 +6,20 @@ regularization). Every check returns a :class:`CheckResult` with numbers, a pass
 and a fix, and never modifies the caller's model or data.
 """
 
+from .checklist import ITEMS, ChecklistReport, checklist
 from .curves import check_regularization, diagnose_capacity, loss_curve_symptoms
 from .data import check_data, check_leakage, expected_initial_loss, label_entropy
+from .model_checks import (
+    LRFinderResult,
+    activation_stats,
+    check_activations,
+    check_gradients,
+    check_initial_loss,
+    check_labels,
+    fit,
+    lr_range_test,
+    overfit_tiny,
+)
 from .result import CheckResult
 from .runlog import RunLog, load_runs
 
@@ -22,4 +34,16 @@ __all__ = [
     "check_regularization",
     "RunLog",
     "load_runs",
+    "check_initial_loss",
+    "overfit_tiny",
+    "check_labels",
+    "check_gradients",
+    "activation_stats",
+    "check_activations",
+    "lr_range_test",
+    "LRFinderResult",
+    "fit",
+    "checklist",
+    "ChecklistReport",
+    "ITEMS",
 ]

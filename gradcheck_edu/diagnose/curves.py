@@ -19,7 +19,7 @@ def _finite_curve(losses: Any) -> np.ndarray:
 
 
 def loss_curve_symptoms(losses: Any, explode_factor: float = 2.0,
-                        slow_fraction: float = 0.9) -> CheckResult:
+                        slow_fraction: float = 0.9, start: float | None = None) -> CheckResult:
     """Read a training-loss curve (per step or per epoch) for learning-rate symptoms.
 
     ====================================  ========================
@@ -37,6 +37,9 @@ def loss_curve_symptoms(losses: Any, explode_factor: float = 2.0,
         The curve "explodes" when it ends above ``explode_factor`` times its start.
     slow_fraction : float
         The curve is "too slow" when it ends above ``slow_fraction`` times its start.
+    start : float, optional
+        The loss before training (e.g. at initialization), when the curve's first point is
+        already an average over the first epoch.
 
     Examples
     --------
@@ -47,7 +50,7 @@ def loss_curve_symptoms(losses: Any, explode_factor: float = 2.0,
     (False, 'explodes')
     """
     losses = _finite_curve(losses)
-    start = losses[0]
+    start = float(losses[0] if start is None else start)
     numbers: dict[str, Any] = {"start": float(start)}
     finite = np.isfinite(losses)
     if not finite.all() or losses[-1] > explode_factor * start:
