@@ -31,7 +31,8 @@ class History:
     update_ratios: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        out = {k: v for k, v in vars(self).items() if isinstance(v, list)}
+        """Per-epoch metrics as name -> list (``step_loss``, per step, is left out)."""
+        out = {k: v for k, v in vars(self).items() if isinstance(v, list) and k != "step_loss"}
         tables = (("grad_norm_", self.grad_norms), ("update_ratio_", self.update_ratios))
         for prefix, table in tables:
             out.update({prefix + k: v for k, v in table.items()})
