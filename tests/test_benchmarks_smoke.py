@@ -1,0 +1,25 @@
+"""The benchmark scripts still run (tiny sizes; no timing is asserted here)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_gradcheck_benchmark_quick():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_gradcheck.py"),
+                          "--quick"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    for way in ("course loop", "generic", "scipy fprime", "torch slow", "structured",
+                "sampled 100", "directional 3"):
+        assert way in out.stdout, way
+    assert "EXCELLENT" in out.stdout
+
+
+def test_train_step_benchmark_runs():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_train_step.py"),
+                          "--steps", "2", "--rounds", "1"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "numpy float32" in out.stdout and "numpy float64" in out.stdout
