@@ -31,15 +31,20 @@ from gradcheck_edu.nn import MLP
 EPS = 1e-6
 
 
-def loss_time(model, X, y, repeats=7, block=20):
-    """Median seconds of one model.loss call."""
-    model.loss(X, y)
+def loss_time(model, X, y, repeats=5, seconds=0.5):
+    """Median seconds of one model.loss call, in blocks of about ``seconds`` after a warm-up
+    (short bursts run at a different clock and cache state than the long loops measured)."""
+    t = time.perf_counter()
+    calls = 0
+    while time.perf_counter() - t < seconds:  # warm-up, and the block size
+        model.loss(X, y)
+        calls += 1
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        for _ in range(block):
+        for _ in range(calls):
             model.loss(X, y)
-        times.append((time.perf_counter() - t) / block)
+        times.append((time.perf_counter() - t) / calls)
     return statistics.median(times)
 
 
@@ -129,6 +134,7 @@ def run(sizes, batch, skip_slow=False):
     F = loss_time(model, X, y)
     budget = 2 * n * F
     _, grads = model.loss_and_grads(X, y)
+    grads = {k: g.copy() for k, g in grads.items()}
     analytic = np.concatenate([grads[k].ravel() for k in model.params])
     print(f"\nMLP({sizes}), tanh, softmax cross-entropy, batch {batch}, float64: n = {n}")
     print(f"F = {F * 1e3:.3f} ms per loss evaluation, 2n*F = {budget:.2f} s")
@@ -165,6 +171,8 @@ def run(sizes, batch, skip_slow=False):
     t, rep = timed(lambda: ge.directional_check(lambda p: model.loss(X, y), grads, model.params,
                                                 n_directions=3, seed=0))
     row("directional 3", t, rep.relative_error, rep.verdict.name)
+    F_after = loss_time(model, X, y)
+    print(f"F measured again after the runs: {F_after * 1e3:.3f} ms")
 
 
 def main(argv=None):

@@ -64,6 +64,21 @@ def _activation(spec: Any):
     raise ValueError(f"unsupported activation {spec!r}")
 
 
+def _tanh_series(a: np.ndarray) -> tuple[np.ndarray, ...]:
+    """tanh(z + D) - tanh(z) = c1 D + c2 D^2 + c3 D^3 + O(D^4), with a = tanh(z)."""
+    s = 1 - a * a
+    return s, -a * s, -s * (1 - 3 * a * a) / 3
+
+
+def _sigmoid_series(a: np.ndarray) -> tuple[np.ndarray, ...]:
+    """sigma(z + D) - sigma(z) = c1 D + c2 D^2 + c3 D^3 + O(D^4), with a = sigma(z)."""
+    s = a * (1 - a)
+    return s, s * (1 - 2 * a) / 2, s * (1 - 6 * a + 6 * a * a) / 6
+
+
+_TAYLOR = {"tanh": _tanh_series, "sigmoid": _sigmoid_series}
+
+
 def _data_loss(kind: str, out: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Mean data loss for a batch of outputs ``out`` (..., N, C); returns shape (...)."""
     if kind == "softmax_cross_entropy":
@@ -132,10 +147,11 @@ class LayeredLoss:
     def __init__(self, structure: dict, params: dict, X: Any, y: Any):
         self.kind = structure["loss"]
         self.l2 = float(structure.get("l2", 0.0))
-        self.layers = []
+        self.layers, self.kinds = [], []
         for layer in structure["layers"]:
             W, b = params[layer["W"]], params[layer["b"]]
             self.layers.append((layer["W"], layer["b"], W, b, _activation(layer.get("activation"))))
+            self.kinds.append(layer.get("activation"))
         self.X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y)
         self.y = y.astype(np.int64) if self.kind == "softmax_cross_entropy" else y.astype(float)
@@ -148,6 +164,7 @@ class LayeredLoss:
         self.value = float(_data_loss(self.kind, self.A[-1], self.y)) + self.reg
         self._shift = self.A[-1].max(axis=1)
         self._work = np.empty(0)
+        self._coef: dict[int, tuple[np.ndarray, ...]] = {}
 
     def _loss(self, out: np.ndarray) -> np.ndarray:
         """Data loss of a (P, N, C) batch of outputs, which may be overwritten."""
@@ -193,11 +210,70 @@ class LayeredLoss:
             raise KeyError(f"{name!r} is not a parameter of the described layers")
         is_weight = name == self.layers[k][0]
         out = np.empty(flat.size)
+        if self._taylor_applies(k):
+            # Group the perturbations by the column they move; one rank-1 expansion per column.
+            cols = flat % self.layers[k][2].shape[1] if is_weight else flat
+            order = np.argsort(cols, kind="stable")
+            bounds = np.flatnonzero(np.diff(cols[order])) + 1
+            for group in np.split(order, bounds):
+                out[group] = self._perturbed_column(k, is_weight, int(cols[group[0]]),
+                                                    flat[group], delta[group])
+            return out
         step = self._batch_size(k)
         for s in range(0, flat.size, step):
             sl = slice(s, s + step)
             out[sl] = self._perturbed_chunk(k, is_weight, flat[sl], delta[sl])
         return out
+
+    def _taylor_applies(self, k: int) -> bool:
+        """A smooth activation after layer k+1, and a layer after it to absorb the expansion."""
+        return k + 2 < len(self.layers) and self.kinds[k + 1] in _TAYLOR
+
+    def _coefficients(self, k: int) -> tuple[np.ndarray, ...]:
+        """Taylor coefficients of layer k's activation at its cached output (cached)."""
+        if k not in self._coef:
+            self._coef[k] = _TAYLOR[self.kinds[k]](self.A[k + 1])
+        return self._coef[k]
+
+    def _perturbed_column(self, k: int, is_weight: bool, j: int, flat: np.ndarray,
+                          delta: np.ndarray) -> np.ndarray:
+        """Losses for perturbations that all move column j of layer k's pre-activation.
+
+        Layer k+1's pre-activation moves by D = da (outer) w, w = W_{k+1}[j, :]. Its smooth
+        activation moves by c1 D + c2 D^2 + c3 D^3 (Taylor, with the coefficients at the cached
+        point); while |D| <= 1e-4 the next term is below 1e-16 of the activation, i.e. under
+        float64 resolution. Layer k+2's pre-activation then moves by
+        da M1 + da^2 M2 + da^3 M3 with M_q = (c_q * w**q) @ W_{k+2}: three small products per
+        column instead of a pass through the wide layer for every perturbation.
+        """
+        _, _, W, _, act = self.layers[k]
+        if is_weight:
+            rows = flat // W.shape[1]
+            z_col = self.Z[k][:, j][None, :] + delta[:, None] * self.A[k][:, rows].T
+            reg = self.reg + self.l2 * delta * (W.ravel()[flat] + 0.5 * delta)
+        else:
+            z_col = self.Z[k][:, j][None, :] + delta[:, None]
+            reg = np.full(flat.size, self.reg)
+        da = act(z_col) - self.A[k + 1][:, j][None, :]
+        w = self.layers[k + 1][2][j]
+        if np.abs(da).max(initial=0.0) * np.abs(w).max(initial=0.0) > 1e-4:
+            return self._perturbed_chunk(k, is_weight, flat, delta)  # too far for the series
+        W_after = self.layers[k + 2][2]
+        c1, c2, c3 = self._coefficients(k + 1)
+        M1, M2, M3 = (c1 * w) @ W_after, (c2 * w**2) @ W_after, (c3 * w**3) @ W_after
+        z = self._buffer((flat.size,) + self.Z[k + 2].shape)
+        np.multiply(da[:, :, None], M3, out=z)
+        z += M2
+        z *= da[:, :, None]
+        z += M1
+        z *= da[:, :, None]  # Horner: da (M1 + da (M2 + da M3))
+        z += self.Z[k + 2]
+        a = self.layers[k + 2][4](z, out=z)
+        for _, _, W_m, b_m, act_m in self.layers[k + 3:]:
+            a = a @ W_m
+            a += b_m
+            a = act_m(a, out=a)
+        return self._loss(a) + reg
 
     def _perturbed_chunk(self, k: int, is_weight: bool, flat: np.ndarray,
                          delta: np.ndarray) -> np.ndarray:

@@ -170,3 +170,24 @@ def test_a_wrong_description_is_not_trusted():
     with pytest.raises(ValueError, match="matches model.loss"):
         ge.check_model(model, X, y, fast=True)
     assert ge.check_model(model, X, y).passed
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_series_path_gives_the_perturbed_losses(activation):
+    # three layers: perturbing layer 1 goes through the Taylor series of layer 2's activation
+    model = Dense([3, 5, 4, 2], activation, seed=6)
+    X, y = _data("softmax_cross_entropy", n=7, d=3, c=2)
+    layered = LayeredLoss(model.layer_structure(), model.params, X, y)
+    assert layered._taylor_applies(0)
+    for name in ("W1", "b1"):
+        arr = model.params[name]
+        flat = np.arange(arr.size)
+        for h in (1e-6, -1e-6, 1e-5):
+            got = layered.perturbed(name, flat, np.full(flat.size, h))
+            for i in flat:
+                old = arr.flat[i]
+                arr.flat[i] = old + h
+                want = model.loss(X, y)
+                arr.flat[i] = old
+                # the same loss up to round-off
+                assert got[i] == pytest.approx(want, rel=1e-14)
