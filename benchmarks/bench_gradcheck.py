@@ -114,6 +114,39 @@ def torch_slow(model, X, y):
                                     fast_mode=False)
 
 
+def overhead(sizes, batch, n_components=2000, rounds=6):
+    """The generic path against a bare in-place central-difference loop on the same components,
+    interleaved (alternating which goes first): what the generic path adds to the f calls."""
+    from gradcheck_edu.finite_diff import _Estimate
+
+    model, X, y = problem(sizes, batch)
+    W = model.params["W1"].reshape(-1)  # a view: the model's own array
+    idx = np.linspace(0, W.size - 1, min(n_components, W.size)).astype(np.int64)
+
+    def bare():
+        for i in idx:
+            x = W[i]
+            W[i] = x + EPS
+            a = model.loss(X, y)
+            W[i] = x - EPS
+            b = model.loss(X, y)
+            W[i] = x
+            _ = (a - b) / (2 * EPS)
+
+    def generic():
+        _Estimate(lambda p: model.loss(X, y), model.params, EPS, "central", idx)
+
+    times = {"bare": [], "generic": []}
+    for r in range(rounds):
+        order = [("bare", bare), ("generic", generic)]
+        for name, fn in (order if r % 2 else order[::-1]):
+            times[name].append(timed(fn)[0])
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"\ngeneric path vs a bare in-place loop, MLP({sizes}), {idx.size} components of W1, "
+          f"{rounds} interleaved rounds: bare {med['bare']:.2f} s, generic {med['generic']:.2f} s, "
+          f"ratio {med['generic'] / med['bare']:.3f}")
+
+
 def timed(fn):
     t = time.perf_counter()
     out = fn()
@@ -178,13 +211,19 @@ def run(sizes, batch, skip_slow=False):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny problems: a smoke run")
+    parser.add_argument("--overhead-only", action="store_true",
+                        help="only the interleaved generic-vs-bare comparison")
     args = parser.parse_args(argv)
     if args.quick:
         run([8, 16, 16, 4], 32)
         run([20, 10, 4], 16)
-    else:
+        overhead([8, 16, 16, 4], 32, n_components=50, rounds=2)
+        return
+    if not args.overhead_only:
         run([64, 128, 128, 10], 256)
         run([784, 100, 10], 64)
+    overhead([64, 128, 128, 10], 256)
+    overhead([784, 100, 10], 64)
 
 
 if __name__ == "__main__":
