@@ -48,8 +48,8 @@ def loss_time(model, X, y, repeats=5, seconds=0.5):
     return statistics.median(times)
 
 
-def course_loop(model, X, y):
-    """The course-assignment way: a new theta and unflatten for every evaluation."""
+def param_setter(model):
+    """theta and a function that copies a flat vector into the model (unflatten + copy)."""
     theta, spec = ge.flatten(model.params)
 
     def set_params(t):
@@ -57,6 +57,12 @@ def course_loop(model, X, y):
         for k in model.params:
             model.params[k][...] = new[k]
 
+    return theta, set_params
+
+
+def course_loop(model, X, y):
+    """The course-assignment way: a new theta and unflatten for every evaluation."""
+    theta, set_params = param_setter(model)
     grad = np.empty_like(theta)
     try:
         for i in range(theta.size):
@@ -77,18 +83,16 @@ def course_loop(model, X, y):
 def scipy_fprime(model, X, y):
     from scipy.optimize import approx_fprime
 
-    theta, spec = ge.flatten(model.params)
+    theta, set_params = param_setter(model)
 
     def f(t):
-        new = spec.unflatten(t)
-        for k in model.params:
-            model.params[k][...] = new[k]
+        set_params(t)
         return model.loss(X, y)
 
     try:
         return approx_fprime(theta, f, EPS)
     finally:
-        f(theta)
+        set_params(theta)
 
 
 def torch_slow(model, X, y):
