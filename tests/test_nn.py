@@ -126,6 +126,24 @@ def test_independent_autodiff_agrees(activation, loss):
     assert ge.relative_error([grads[k] for k in names], list(auto)) < 1e-10
 
 
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_backward_returns_the_input_gradient(activation):
+    # loss_and_grads skips dL/dX (training does not need it); backward still returns it on request
+    model = MLP([3, 7, 5, 4], activation=activation, seed=6)
+    X, y = _data("softmax_cross_entropy", seed=7)
+    names = list(model.params)
+    params = [model.params[k] for k in names]
+
+    def loss_of_x(Xv):
+        return _autograd_loss(model, Xv, y)[0](params)
+
+    out = model.forward(X)
+    _, dout = model.loss_fn(out, y)
+    dX = model.backward(dout)
+    assert ge.relative_error(dX, agrad(loss_of_x)(X)) < 1e-10
+    assert model.backward(dout, input_grad=False) is None
+
+
 def test_params_are_the_layers_arrays():
     model = MLP([2, 4, 3], seed=0)
     X, y = _data("softmax_cross_entropy", d=2, c=3)

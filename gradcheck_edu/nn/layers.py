@@ -59,11 +59,13 @@ class Linear(Layer):
         self.x = x
         return x @ self.params["W"] + self.params["b"]
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
+        """Fill ``grads`` and return ``dx``; ``need_dx=False`` skips ``dx`` (returns None),
+        as a network's first layer may: nothing upstream needs the gradient of the data."""
         # out = x W + b:  dW = x^T dout,  db = sum_n dout,  dx = dout W^T
         np.matmul(self.x.T, dout, out=self.grads["W"])
         np.sum(dout, axis=0, out=self.grads["b"])
-        return dout @ self.params["W"].T
+        return dout @ self.params["W"].T if need_dx else None
 
     def __repr__(self):
         n_in, n_out = self.params["W"].shape

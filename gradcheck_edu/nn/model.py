@@ -156,11 +156,18 @@ class MLP:
                 acts.append(a)
         return (a, acts) if return_activations else a
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        """Backpropagate ``dL/dout`` through every layer; fills each layer's ``grads``."""
-        for layer in reversed(self.layers):
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Backpropagate ``dL/dout`` through every layer; fills each layer's ``grads``.
+
+        Returns ``dL/dX``, or None with ``input_grad=False`` (training needs only the parameter
+        gradients, and the first layer's ``dx`` is its largest product).
+        """
+        for layer in reversed(self.layers[1:]):
             dout = layer.backward(dout)
-        return dout
+        first = self.layers[0]
+        if not input_grad and isinstance(first, Linear):
+            return first.backward(dout, need_dx=False)
+        return first.backward(dout)
 
     def reg_loss(self) -> float:
         """``l2 / 2 * sum ||W||_F^2`` over the weights."""
@@ -188,7 +195,7 @@ class MLP:
         """
         out = self.forward(X, training=True)
         data, dout = self.loss_fn(out, self._check_y(y, out.shape[0]))
-        self.backward(dout.astype(self.dtype, copy=False))
+        self.backward(dout.astype(self.dtype, copy=False), input_grad=False)
         grads = dict(self._grads)
         if self.l2:
             for k in grads:
