@@ -165,51 +165,71 @@ def problem(sizes, batch, seed=0):
     return model, X, y
 
 
-def run(sizes, batch, skip_slow=False):
+def run(sizes, batch, skip_slow=False, f_block=0.3):
     model, X, y = problem(sizes, batch)
     n = sum(v.size for v in model.params.values())
-    F = loss_time(model, X, y)
-    budget = 2 * n * F
+    F = loss_time(model, X, y, seconds=f_block)
     _, grads = model.loss_and_grads(X, y)
     grads = {k: g.copy() for k, g in grads.items()}
     analytic = np.concatenate([grads[k].ravel() for k in model.params])
     print(f"\nMLP({sizes}), tanh, softmax cross-entropy, batch {batch}, float64: n = {n}")
-    print(f"F = {F * 1e3:.3f} ms per loss evaluation, 2n*F = {budget:.2f} s")
-    print(f"{'way':<16}{'time (s)':>10}{'x 2n*F':>9}{'rel. error vs backprop':>25}")
+    print(f"F = {F * 1e3:.3f} ms per loss evaluation at the start, 2n*F = {2 * n * F:.2f} s")
+    print("Each way's ratio uses F measured just before and just after it (their mean): F drifts")
+    print("during a long run, and only a bracketing F makes the ratio a measure of overhead.")
+    print(f"{'way':<16}{'time (s)':>10}{'F (ms)':>9}{'x 2n*F':>9}{'rel. error vs backprop':>25}")
 
-    def row(name, seconds, rel, note=""):
+    def way(name, fn, rel_of=None, note_of=None):
+        F_before = loss_time(model, X, y, repeats=3, seconds=f_block)
+        seconds, out = timed(fn)
+        F_around = 0.5 * (F_before + loss_time(model, X, y, repeats=3, seconds=f_block))
+        rel = rel_of(out) if rel_of else None
         rel_txt = f"{rel:.2e}" if rel is not None else "-"
-        print(f"{name:<16}{seconds:>10.2f}{seconds / budget:>9.3f}{rel_txt:>25}  {note}")
+        note = note_of(out) if note_of else ""
+        print(f"{name:<16}{seconds:>10.2f}{F_around * 1e3:>9.3f}"
+              f"{seconds / (2 * n * F_around):>9.3f}{rel_txt:>25}  {note}")
+        return out
+
+    def report_rel(rep):
+        return rep.relative_error
+
+    def verdict(rep):
+        return rep.verdict.name
 
     if not skip_slow:
-        t, g = timed(lambda: course_loop(model, X, y))
-        row("course loop", t, ge.relative_error(g, analytic))
-        t, rep = timed(lambda: ge.check_model(model, X, y, eps=EPS, fast=False))
-        row("generic", t, rep.relative_error, rep.verdict.name)
+        way("course loop", lambda: course_loop(model, X, y),
+            lambda g: ge.relative_error(g, analytic))
+        rep = way("generic", lambda: ge.check_model(model, X, y, eps=EPS, fast=False),
+                  report_rel, verdict)
         generic = ge.flatten(rep.numerical)[0]
-        t, g = timed(lambda: scipy_fprime(model, X, y))
-        row("scipy fprime", t, ge.relative_error(g, analytic), "one-sided, n + 1 evaluations")
-        t, ok = timed(lambda: torch_slow(model, X, y))
-        if ok is None:
+        way("scipy fprime", lambda: scipy_fprime(model, X, y),
+            lambda g: ge.relative_error(g, analytic), lambda g: "one-sided, n + 1 evaluations")
+        try:
+            import torch  # noqa: F401
+        except ImportError:
             print(f"{'torch slow':<16}{'skipped: torch is not installed':>40}")
         else:
-            row("torch slow", t, None, f"gradcheck returned {ok}")
-    tracemalloc.start()
-    t, rep = timed(lambda: ge.check_model(model, X, y, eps=EPS, fast=True))
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    row("structured", t, rep.relative_error, f"{rep.verdict.name}, peak extra memory "
-        f"{peak / 2**20:.0f} MB")
+            way("torch slow", lambda: torch_slow(model, X, y), None,
+                lambda ok: f"gradcheck returned {ok}")
+    peak = {}
+
+    def structured():
+        tracemalloc.start()
+        try:
+            return ge.check_model(model, X, y, eps=EPS, fast=True)
+        finally:
+            peak["bytes"] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+
+    rep = way("structured", structured, report_rel,
+              lambda r: f"{r.verdict.name}, peak extra memory {peak['bytes'] / 2**20:.0f} MB")
     if not skip_slow:
         print(f"structured vs generic numerical gradients: relative error "
               f"{ge.relative_error(ge.flatten(rep.numerical)[0], generic):.2e}")
-    t, rep = timed(lambda: ge.check_model(model, X, y, n_samples=100, seed=0, fast=False))
-    row("sampled 100", t, rep.relative_error, rep.verdict.name)
-    t, rep = timed(lambda: ge.directional_check(lambda p: model.loss(X, y), grads, model.params,
-                                                n_directions=3, seed=0))
-    row("directional 3", t, rep.relative_error, rep.verdict.name)
-    F_after = loss_time(model, X, y)
-    print(f"F measured again after the runs: {F_after * 1e3:.3f} ms")
+    way("sampled 100", lambda: ge.check_model(model, X, y, n_samples=100, seed=0, fast=False),
+        report_rel, verdict)
+    way("directional 3", lambda: ge.directional_check(lambda p: model.loss(X, y), grads,
+                                                      model.params, n_directions=3, seed=0),
+        report_rel, verdict)
 
 
 def main(argv=None):
@@ -219,8 +239,8 @@ def main(argv=None):
                         help="only the interleaved generic-vs-bare comparison")
     args = parser.parse_args(argv)
     if args.quick:
-        run([8, 16, 16, 4], 32)
-        run([20, 10, 4], 16)
+        run([8, 16, 16, 4], 32, f_block=0.02)
+        run([20, 10, 4], 16, f_block=0.02)
         overhead([8, 16, 16, 4], 32, n_components=50, rounds=2)
         return
     if not args.overhead_only:
