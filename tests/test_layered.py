@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import loss_data
 
 import gradcheck_edu as ge
 from gradcheck_edu.layered import LayeredLoss
@@ -81,13 +82,7 @@ class Dense:
 
 
 def _data(loss, n=32, d=5, c=4, seed=1):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    if loss == "softmax_cross_entropy":
-        return X, rng.integers(0, c, n)
-    if loss == "binary_cross_entropy":
-        return X, rng.integers(0, 2, (n, c)).astype(float)
-    return X, rng.standard_normal((n, c))
+    return loss_data(loss, n, d, c, seed)
 
 
 @pytest.mark.parametrize("activation", list(ACTS))

@@ -4,6 +4,7 @@ import autograd.numpy as anp
 import numpy as np
 import pytest
 from autograd import grad as agrad
+from helpers import loss_data as _data
 
 import gradcheck_edu as ge
 from gradcheck_edu import bugs
@@ -25,14 +26,6 @@ ACTIVATIONS = ["relu", "leaky_relu", "tanh", "sigmoid"]
 LOSSES = ["softmax_cross_entropy", "binary_cross_entropy", "mse"]
 
 
-def _data(loss, n=12, d=3, c=4, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    if loss == "softmax_cross_entropy":
-        return X, rng.integers(0, c, n)
-    if loss == "binary_cross_entropy":
-        return X, rng.integers(0, 2, (n, c)).astype(float)
-    return X, rng.standard_normal((n, c))
 
 
 @pytest.mark.parametrize("layer", [Linear(4, 3, rng=0), Linear(4, 3, init="xavier", rng=1),
