@@ -151,6 +151,62 @@ def overhead(sizes, batch, n_components=2000, rounds=6):
           f"ratio {med['generic'] / med['bare']:.3f}")
 
 
+def roundoff(sizes, batch, n_components=200):
+    """How far each float64 estimate is from the exact value of its own formula.
+
+    For a sample of components, (f(x + h) - f(x - h)) / (2h) is evaluated at the same float64
+    points with the same h, but with the loss computed in extended precision (np.longdouble),
+    so what remains in each float64 estimate is its round-off. Two estimates can agree no better
+    than their round-offs allow.
+    """
+    from gradcheck_edu.finite_diff import _Estimate
+
+    model, X, y = problem(sizes, batch)
+    ld = np.longdouble
+    if np.finfo(ld).eps >= np.finfo(np.float64).eps:
+        print("\nround-off: skipped, np.longdouble is no wider than float64 on this platform")
+        return
+    names = list(model.params)
+    idx = np.linspace(0, sum(v.size for v in model.params.values()) - 1,
+                      n_components).astype(np.int64)
+    _, spec = ge.flatten(model.params)
+    Xl = X.astype(ld)
+
+    def loss_ld(params):
+        a = Xl
+        for k in range(1, len(sizes)):
+            a = a @ params[f"W{k}"] + params[f"b{k}"]
+            if k < len(sizes) - 1:
+                a = np.tanh(a)
+        m = a.max(axis=1, keepdims=True)
+        lse = m[:, 0] + np.log(np.exp(a - m).sum(axis=1))
+        return np.mean(lse - a[np.arange(len(y)), y])
+
+    exact = np.empty(idx.size, dtype=ld)
+    params_ld = {k: v.astype(ld) for k, v in model.params.items()}
+    for j, i in enumerate(idx):
+        name, index = spec.locate(int(i))
+        x = model.params[name][index]
+        h = (x + EPS) - x  # the step float64 represents, as the estimators use
+        values = []
+        for point in (x + h, x - h):  # the same float64 points the estimators evaluate at
+            params_ld[name][index] = ld(point)
+            values.append(loss_ld(params_ld))
+        params_ld[name][index] = ld(x)
+        exact[j] = (values[0] - values[1]) / (2 * ld(h))
+    exact = exact.astype(np.float64)  # its own rounding is far below what is measured here
+    generic = _Estimate(lambda p: model.loss(X, y), model.params, EPS, "central", idx).grad
+    structured = ge.flatten(ge.check_model(model, X, y, eps=EPS, fast=True).numerical)[0][idx]
+    _, grads = model.loss_and_grads(X, y)
+    backprop = np.concatenate([grads[k].ravel() for k in names])[idx]
+    print(f"\nround-off, MLP({sizes}), {idx.size} components: relative error against the same "
+          f"central difference computed in extended precision:")
+    print(f"  generic {ge.relative_error(generic, exact):.2e}, structured "
+          f"{ge.relative_error(structured, exact):.2e}, backprop "
+          f"{ge.relative_error(backprop, exact):.2e}; generic vs structured "
+          f"{ge.relative_error(generic, structured):.2e}")
+
+
 def timed(fn):
     t = time.perf_counter()
     out = fn()
@@ -237,17 +293,25 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny problems: a smoke run")
     parser.add_argument("--overhead-only", action="store_true",
                         help="only the interleaved generic-vs-bare comparison")
+    parser.add_argument("--roundoff-only", action="store_true",
+                        help="only the round-off of each estimate (extended-precision reference)")
     args = parser.parse_args(argv)
     if args.quick:
         run([8, 16, 16, 4], 32, f_block=0.02)
         run([20, 10, 4], 16, f_block=0.02)
         overhead([8, 16, 16, 4], 32, n_components=50, rounds=2)
+        roundoff([8, 16, 16, 4], 32, n_components=20)
         return
+    problems = ([64, 128, 128, 10], 256), ([784, 100, 10], 64)
+    if not (args.overhead_only or args.roundoff_only):
+        for sizes, batch in problems:
+            run(sizes, batch)
+    if not args.roundoff_only:
+        for sizes, batch in problems:
+            overhead(sizes, batch)
     if not args.overhead_only:
-        run([64, 128, 128, 10], 256)
-        run([784, 100, 10], 64)
-    overhead([64, 128, 128, 10], 256)
-    overhead([784, 100, 10], 64)
+        for sizes, batch in problems:
+            roundoff(sizes, batch)
 
 
 if __name__ == "__main__":
