@@ -816,7 +816,7 @@ def _layered_estimate(model: Any, f: Callable, X: Any, y: Any, eps: float | None
     if set(layered.names()) != set(params) or not abs(layered.value - f0) <= 1e-12 * max(
             1.0, abs(f0)):
         return None  # the description does not reproduce model.loss: use the generic path
-    values = np.empty((len(comps), 2))
+    changes = np.empty((len(comps), 2))
     h_used = np.empty(len(comps))
     leaf_of = np.array([k for k, _ in comps], dtype=np.int64)
     for k, leaf in enumerate(target.spec.leaves):
@@ -832,6 +832,7 @@ def _layered_estimate(model: Any, f: Callable, X: Any, y: Any, eps: float | None
         if np.any(h == 0):
             raise StepTooSmallError(f"eps is too small for {leaf.name}: theta + eps == theta")
         h_used[pos] = h
-        values[pos, 0] = layered.perturbed(leaf.name, flat, h)
-        values[pos, 1] = layered.perturbed(leaf.name, flat, -h)
-    return _Estimate.from_central_values(target, comps, indices, h_used, values, f0)
+        changes[pos, 0] = layered.change(leaf.name, flat, h)
+        # x - h may round; (x - h) - x is exact, and is the move the generic path makes
+        changes[pos, 1] = layered.change(leaf.name, flat, (x - h) - x)
+    return _Estimate.from_central_changes(target, comps, indices, h_used, changes, f0)

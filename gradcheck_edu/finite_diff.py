@@ -376,13 +376,18 @@ class _Estimate:
         self.grad = self.values @ np.asarray(weights) / self.steps
 
     @classmethod
-    def from_central_values(cls, target, comps, indices, steps, values, f0):
-        """An estimate whose f(theta +- h e_k) values were computed elsewhere (a fast path)."""
+    def from_central_changes(cls, target, comps, indices, steps, changes, f0):
+        """An estimate from f(theta +- h e_k) - f(theta), computed elsewhere (a fast path).
+
+        ``changes`` has shape (n_comp, 2), for the offsets +h and -h. The gradient is formed from
+        the changes, which a fast path can compute to their own precision; the values
+        ``f0 + changes`` serve the report (kinks, round-off floor).
+        """
         est = cls.__new__(cls)
         est.method, est.target, est.comps, est.f0 = "central", target, comps, f0
         est.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
-        est.steps, est.values = steps, values
-        est.grad = values @ np.asarray(_STENCILS["central"][3]) / steps
+        est.steps, est.values = steps, f0 + changes
+        est.grad = changes @ np.asarray(_STENCILS["central"][3]) / steps
         return est
 
     def evaluate(self, positions: np.ndarray, offsets: tuple[float, ...]) -> np.ndarray:

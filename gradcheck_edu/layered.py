@@ -6,8 +6,11 @@ column ``j`` of layer ``l``'s pre-activation, so layer ``l+1``'s pre-activation 
 rank-1 term ``da_l[:, j] (outer) W_{l+1}[j, :]``. This module reuses the activations cached before
 layer ``l``, applies that rank-1 update, batches many perturbations into one broadcast
 computation, and recomputes only what changes. It evaluates exactly the same central difference
-``(L(theta + h e_k) - L(theta - h e_k)) / 2h`` with the same steps as the generic path; only the
-order of the floating-point operations differs.
+``(L(theta + h e_k) - L(theta - h e_k)) / 2h`` at the same points as the generic path; only the
+floating-point operations differ. Where the output layer is linear, each ``L(theta +- h e_k) -
+L(theta)`` is computed from the increments of the outputs (``_data_loss_change``), so the
+difference keeps the digits that subtracting two rounded losses near 2.3 would lose: against
+backprop what remains is the O(h^2) truncation, not round-off.
 
 A model opts in by describing itself with ``model.layer_structure()``::
 
@@ -110,6 +113,34 @@ def _cross_entropy_inplace(out: np.ndarray, y: np.ndarray, shift: np.ndarray) ->
     return (lse - picked) @ np.full(N, 1.0 / N)
 
 
+def _data_loss_change(kind: str, base: np.ndarray, probs: np.ndarray, inc: np.ndarray,
+                      y: np.ndarray) -> np.ndarray:
+    """Change of the mean data loss when the outputs ``base`` (N, C) move by ``inc`` (P, N, C).
+
+    Computed from the increments themselves, never as a difference of two losses, so the result
+    is accurate relative to the change (a difference of two losses near 2.3 loses everything
+    below 2.3 * 1e-16). ``probs`` is softmax(base) or sigmoid(base), as the loss needs; ``inc``
+    is overwritten. Returns shape (P,).
+    """
+    if kind == "softmax_cross_entropy":
+        # lse(z + d) - lse(z) = log(sum_c p_c e^{d_c}) = log1p(sum_c p_c (e^{d_c} - 1))
+        P, N, C = inc.shape
+        picked = inc.reshape(P, N * C)[:, np.arange(N) * C + y]
+        np.expm1(inc, out=inc)
+        inc *= probs
+        change = np.log1p(inc @ np.ones(C))
+        change -= picked
+        return change @ np.full(N, 1.0 / N)
+    if kind == "binary_cross_entropy":
+        # softplus(x + d) - softplus(x) = log1p(sigma(x) (e^d - 1)); the -x y term moves by -d y
+        change = np.log1p(probs * np.expm1(inc)) - inc * y
+        return np.mean(change, axis=(-2, -1))
+    if kind == "mse":
+        # (x + d - y)^2 - (x - y)^2 = d (2 (x - y) + d)
+        return np.mean(inc * (2 * (base - y) + inc), axis=(-2, -1))
+    raise ValueError(f"unsupported loss {kind!r}")
+
+
 def structure_of(model: Any) -> dict | None:
     """The model's layer structure if it describes one this module supports, else None."""
     describe = getattr(model, "layer_structure", None)
@@ -163,6 +194,18 @@ class LayeredLoss:
         self.reg = 0.5 * self.l2 * sum(float(np.sum(W * W)) for _, _, W, _, _ in self.layers)
         self.value = float(_data_loss(self.kind, self.A[-1], self.y)) + self.reg
         self._shift = self.A[-1].max(axis=1)
+        self.data_value = self.value - self.reg
+        # With a linear output layer, a perturbation's effect on the outputs is carried as an
+        # increment and the loss change computed from it (see _data_loss_change).
+        self._increments = self.kinds[-1] in (None, "identity")
+        out = self.A[-1]
+        if self.kind == "softmax_cross_entropy":
+            e = np.exp(out - self._shift[:, None])
+            self._probs = e / e.sum(axis=1, keepdims=True)
+        elif self.kind == "binary_cross_entropy":
+            self._probs = 0.5 * (1 + np.tanh(0.5 * out))
+        else:
+            self._probs = None
         self._work = np.empty(0)
         self._coef: dict[int, tuple[np.ndarray, ...]] = {}
 
@@ -172,6 +215,14 @@ class LayeredLoss:
         if self.kind == "softmax_cross_entropy" and out.max() - self._shift.min() < 500:
             return _cross_entropy_inplace(out, self.y, self._shift)
         return _data_loss(self.kind, out, self.y)
+
+    def _change_from_increment(self, inc: np.ndarray) -> np.ndarray:
+        """Change of the data loss when the cached outputs move by ``inc`` (P, N, C), which may
+        be overwritten."""
+        if np.abs(inc).max(initial=0.0) > 1.0:  # far from a small step: evaluate it directly
+            inc += self.A[-1]
+            return self._loss(inc) - self.data_value
+        return _data_loss_change(self.kind, self.A[-1], self._probs, inc, self.y)
 
     def names(self) -> list[str]:
         return [name for wn, bn, *_ in self.layers for name in (wn, bn)]
@@ -191,7 +242,17 @@ class LayeredLoss:
         return self._work[:size].reshape(shape)
 
     def perturbed(self, name: str, flat: np.ndarray, delta: np.ndarray) -> np.ndarray:
-        """Loss with ``params[name].flat[flat[p]]`` moved by ``delta[p]``, for each p.
+        """Loss with ``params[name].flat[flat[p]]`` moved by ``delta[p]``, for each p:
+        ``value + change(name, flat, delta)``."""
+        return self.value + self.change(name, flat, delta)
+
+    def change(self, name: str, flat: np.ndarray, delta: np.ndarray) -> np.ndarray:
+        """Change of the loss when ``params[name].flat[flat[p]]`` moves by ``delta[p]``.
+
+        Where the network allows it (a linear output layer reached by a rank-1 update or the
+        series), the change is computed from the increments themselves, so it is accurate
+        relative to its own size, not to the loss's: a central difference formed from two
+        changes keeps digits that a difference of two losses rounds away.
 
         Parameters
         ----------
@@ -237,7 +298,7 @@ class LayeredLoss:
 
     def _perturbed_column(self, k: int, is_weight: bool, j: int, flat: np.ndarray,
                           delta: np.ndarray) -> np.ndarray:
-        """Losses for perturbations that all move column j of layer k's pre-activation.
+        """Loss changes for perturbations that all move column j of layer k's pre-activation.
 
         Layer k+1's pre-activation moves by D = da (outer) w, w = W_{k+1}[j, :]. Its smooth
         activation moves by c1 D + c2 D^2 + c3 D^3 (Taylor, with the coefficients at the cached
@@ -250,10 +311,10 @@ class LayeredLoss:
         if is_weight:
             rows = flat // W.shape[1]
             z_col = self.Z[k][:, j][None, :] + delta[:, None] * self.A[k][:, rows].T
-            reg = self.reg + self.l2 * delta * (W.ravel()[flat] + 0.5 * delta)
+            reg = self.l2 * delta * (W.ravel()[flat] + 0.5 * delta)  # (l2/2)((W+d)^2 - W^2)
         else:
             z_col = self.Z[k][:, j][None, :] + delta[:, None]
-            reg = np.full(flat.size, self.reg)
+            reg = np.zeros(flat.size)
         da = act(z_col) - self.A[k + 1][:, j][None, :]
         w = self.layers[k + 1][2][j]
         if np.abs(da).max(initial=0.0) * np.abs(w).max(initial=0.0) > 1e-4:
@@ -267,13 +328,15 @@ class LayeredLoss:
         z *= da[:, :, None]
         z += M1
         z *= da[:, :, None]  # Horner: da (M1 + da (M2 + da M3))
+        if k + 2 == len(self.layers) - 1 and self._increments:
+            return self._change_from_increment(z) + reg
         z += self.Z[k + 2]
         a = self.layers[k + 2][4](z, out=z)
         for _, _, W_m, b_m, act_m in self.layers[k + 3:]:
             a = a @ W_m
             a += b_m
             a = act_m(a, out=a)
-        return self._loss(a) + reg
+        return self._loss(a) - self.data_value + reg
 
     def _perturbed_chunk(self, k: int, is_weight: bool, flat: np.ndarray,
                          delta: np.ndarray) -> np.ndarray:
@@ -283,26 +346,36 @@ class LayeredLoss:
             rows, cols = np.divmod(flat, W.shape[1])
             # z_k[:, j] moves by delta * a_{k-1}[:, i]: one column per perturbation, (P, N)
             z_col = self.Z[k][:, cols].T + delta[:, None] * self.A[k][:, rows].T
-            reg = self.reg + self.l2 * delta * (W.ravel()[flat] + 0.5 * delta)
+            reg = self.l2 * delta * (W.ravel()[flat] + 0.5 * delta)  # (l2/2)((W+d)^2 - W^2)
         else:
             cols = flat
             z_col = self.Z[k][:, cols].T + delta[:, None]
-            reg = np.full(P, self.reg)
+            reg = np.zeros(P)
+        last = len(self.layers) - 1
+        if k == last and self._increments:
+            # the output column j moves by exactly what z_col adds to Z[:, j]
+            inc = self._buffer((P,) + self.A[-1].shape)
+            inc[:] = 0.0
+            step = delta[:, None] * self.A[k][:, rows].T if is_weight else delta[:, None]
+            inc[np.arange(P)[:, None], np.arange(inc.shape[1])[None, :], cols[:, None]] = step
+            return self._change_from_increment(inc) + reg
         a_col = act(z_col)
-        if k == len(self.layers) - 1:
+        if k == last:
             out = self._buffer((P,) + self.A[-1].shape)
             out[:] = self.A[-1]
             out[np.arange(P)[:, None], np.arange(out.shape[1])[None, :], cols[:, None]] = a_col
-            return self._loss(out) + reg
+            return self._loss(out) - self.data_value + reg
         # Rank-1 update of the next pre-activation: z_{k+1} += da_k[:, j] (outer) W_{k+1}[j, :]
         da = a_col - self.A[k + 1][:, cols].T
         W_next = self.layers[k + 1][2]
         a = self._buffer((P,) + self.Z[k + 1].shape)
         np.multiply(da[:, :, None], W_next[cols][:, None, :], out=a)
+        if k + 1 == last and self._increments:
+            return self._change_from_increment(a) + reg
         a += self.Z[k + 1]
         self.layers[k + 1][4](a, out=a)
         for _, _, W_m, b_m, act_m in self.layers[k + 2:]:
             a = a @ W_m
             a += b_m
             a = act_m(a, out=a)
-        return self._loss(a) + reg
+        return self._loss(a) - self.data_value + reg

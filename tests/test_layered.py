@@ -5,7 +5,7 @@ import pytest
 from helpers import loss_data
 
 import gradcheck_edu as ge
-from gradcheck_edu.layered import LayeredLoss
+from gradcheck_edu.layered import LayeredLoss, _data_loss, _data_loss_change
 
 ACTS = {
     None: (lambda z: z, lambda z, a: np.ones_like(z)),
@@ -96,6 +96,42 @@ def test_fast_path_agrees_with_the_generic_path(activation, loss):
     assert fast.verdict is slow.verdict and fast.passed
     assert {k: r.verdict for k, r in fast.per_parameter.items()} == \
         {k: r.verdict for k, r in slow.per_parameter.items()}
+
+
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "binary_cross_entropy", "mse"])
+def test_loss_change_is_accurate_relative_to_the_change(loss):
+    # The reference: the same difference of losses in extended precision, good to about 1e-18
+    # absolute (a few of its ulps at losses near 1). A float64 difference of two losses is off
+    # by ~1e-16, which atol=1e-17 would not let pass.
+    ld = np.longdouble
+    if np.finfo(ld).eps >= np.finfo(np.float64).eps:
+        pytest.skip("np.longdouble is no wider than float64 on this platform")
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((9, 4)) * 3
+    _, y = _data(loss, n=9, c=4)
+    if loss == "softmax_cross_entropy":
+        e = np.exp(base - base.max(axis=1, keepdims=True))
+        probs = e / e.sum(axis=1, keepdims=True)
+    else:
+        probs = 1 / (1 + np.exp(-base))
+    for scale in (1e-8, 1e-5, 1e-1):
+        inc = rng.standard_normal((3, 9, 4)) * scale
+        want = (_data_loss(loss, base.astype(ld) + inc.astype(ld), y)
+                - _data_loss(loss, base.astype(ld)[None], y))
+        got = _data_loss_change(loss, base, probs, inc.copy(), y)
+        np.testing.assert_allclose(got, want.astype(np.float64), rtol=1e-12, atol=1e-17)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "binary_cross_entropy", "mse"])
+def test_fast_path_central_differences_carry_no_round_off(activation, loss):
+    # Through smooth layers the fast path forms each central difference from loss changes
+    # computed from the increments, so what is left against backprop is the O(h^2)
+    # truncation (about 1e-12 here), far below a difference of two rounded losses (~1e-9).
+    model = Dense([5, 7, 6, 4], activation, loss, l2=0.01, seed=2)
+    X, y = _data(loss)
+    fast = ge.check_model(model, X, y, fast=True)
+    assert fast.relative_error < 1e-10
 
 
 def test_fast_path_values_are_the_perturbed_losses():
