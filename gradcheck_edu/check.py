@@ -153,6 +153,25 @@ def _verdict(analytic: np.ndarray, numerical: np.ndarray, noise: np.ndarray,
     return r, verdict, note
 
 
+def _no_better_than_worst_parameter(verdict: Verdict, note: str,
+                                    per_parameter: dict) -> tuple[Verdict, str]:
+    """The overall verdict, lowered to the worst parameter's.
+
+    One relative error over all of theta is dominated by the parameters with the largest
+    gradients: a parameter with small gradients can be entirely wrong (say ``dx = 0``) while
+    the overall number stays below 1e-5. Its own verdict is the one that counts.
+    """
+    checked = [p for p in per_parameter.values() if p.verdict is not None]
+    if not checked:
+        return verdict, note
+    worst = max(checked, key=lambda p: p.verdict)
+    if worst.verdict <= verdict:
+        return verdict, note
+    hidden = (f"{worst.name!r} is {worst.verdict.name}: the larger gradients of other "
+              "parameters swamp its errors in the overall relative error")
+    return worst.verdict, f"{note}; {hidden}" if note else hidden
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -191,6 +210,8 @@ class GradientCheckReport:
     relative_error : float
         Over all checked components, kinks excluded.
     verdict : Verdict
+        The verdict of ``relative_error``, or the worst parameter's verdict when that is worse
+        (a parameter with small gradients can be wrong while the overall number looks fine).
     passed : bool
         EXCELLENT or ACCEPTABLE.
     analytic, numerical : same structure as theta
@@ -245,8 +266,8 @@ class GradientCheckReport:
         lines = [
             f"Gradient check ({self.method} differences, {eps}), {what}: "
             f"{self.n_checked} checked of {self.n_total}",
-            f"relative error {self.relative_error:.2e} -> {self.verdict.name}: "
-            f"{self.verdict.explanation}",
+            f"relative error {self.relative_error:.2e}{self._hidden_by()} -> "
+            f"{self.verdict.name}: {self.verdict.explanation}",
         ]
         if self.note:
             lines.append(f"note: {self.note}")
@@ -254,6 +275,15 @@ class GradientCheckReport:
             lines.append(f"{len(self.kinks)} kink(s): f is not smooth within +-eps there "
                          "(e.g. a ReLU crossing 0); excluded from the verdict")
         return "\n".join(lines)
+
+    def _hidden_by(self) -> str:
+        """', but 'x' alone has ...' when a parameter's verdict is worse than the overall one."""
+        worst = [p for p in self.per_parameter.values()
+                 if p.verdict is not None and p.verdict == self.verdict]
+        if not worst or classify_relative_error(self.relative_error, self.thresholds) \
+                >= self.verdict or self.verdict.passed:
+            return ""
+        return f" overall, but {worst[0].name!r} alone has {worst[0].relative_error:.2e}"
 
     def _param_table(self) -> list[list[str]]:
         rows = [["parameter", "shape", "checked", "rel. error", "verdict"]]
@@ -458,6 +488,7 @@ def _report(est: _Estimate, a_flat: np.ndarray, eps: float | None,
             leaf.name, leaf.shape, int(mine.sum()), r, v,
             float(np.max(np.abs(a_sel[mine] - est.grad[mine]))), int((mine & kinks).sum()), note)
     r, v, note = _verdict(a_sel[smooth], est.grad[smooth], noise[smooth], thresholds)
+    v, note = _no_better_than_worst_parameter(v, note, per_parameter)
 
     numerical_flat = np.full(a_flat.size, np.nan)
     numerical_flat[flat_idx] = est.grad
@@ -532,6 +563,7 @@ def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
         all_noise.append(noise)
     r, v, note = _verdict(np.concatenate(all_a), np.concatenate(all_n),
                           np.concatenate(all_noise), thresholds)
+    v, note = _no_better_than_worst_parameter(v, note, per_parameter)
     return GradientCheckReport(
         kind="directional", method="central", eps=eps, rows=rows, per_parameter=per_parameter,
         analytic=analytic, numerical=numerical, relative_error=r, verdict=v, note=note,
@@ -700,6 +732,19 @@ def check_layer(layer: Any, x: Any, eps: float = 1e-6, method: str = "central",
     With a random upstream gradient ``dout``, the scalar ``L = sum(forward(x) * dout)`` has
     gradient ``dx`` with respect to ``x`` and ``grads[k]`` with respect to ``params[k]``.
 
+    Parameters
+    ----------
+    layer : object
+        The layer to check; its state is restored afterwards.
+    x : array_like
+        A batch of inputs. Avoid inputs that make a gradient vanish by symmetry (all equal
+        rows, say): a zero gradient cannot tell a right backward from one that returns zeros.
+    eps, method, thresholds
+        As for :func:`gradient_check`.
+    seed : int, Generator or None
+        For the random upstream gradient ``dout``. An int seeds a stream of its own, so
+        ``dout`` never equals an ``x`` drawn from ``np.random.default_rng(seed)``.
+
     Returns
     -------
     GradientCheckReport
@@ -715,7 +760,10 @@ def check_layer(layer: Any, x: Any, eps: float = 1e-6, method: str = "central",
     if "x" in params:
         raise ValueError("layer.params has a key 'x', which check_layer uses for the input")
     x = np.array(x, dtype=np.float64)  # a copy: the caller's x is never touched
-    rng = np.random.default_rng(seed)
+    # dout comes from its own stream: drawn from default_rng(seed) itself, it would equal an x
+    # the caller drew with the same seed and shape, and for batch norm dx is then exactly 0.
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(
+        None if seed is None else np.random.SeedSequence([int(seed), 0x646F7574]))
     saved = _snapshot(layer)
     try:
         out = layer.forward(x)

@@ -353,3 +353,47 @@ def test_check_model():
 def test_check_model_rejects_non_models():
     with pytest.raises(TypeError, match="loss_and_grads"):
         ge.check_model(object(), np.zeros((1, 1)), np.zeros(1))
+
+
+class Standardize:
+    """Batch normalization without gamma/beta, with an optional homework mistake: dx = 0."""
+
+    def __init__(self, scale, forgot_dx=False):
+        self.params = {"s": np.asarray(scale, dtype=float)}
+        self.grads = {}
+        self.forgot_dx = forgot_dx
+
+    def forward(self, x):
+        self.x = x
+        self.xhat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + 1e-5)
+        return self.params["s"] * self.xhat
+
+    def backward(self, dout):
+        self.grads["s"] = np.sum(dout * self.xhat, axis=0)  # d(s * xhat)/ds = xhat
+        if self.forgot_dx:
+            return np.zeros_like(dout)
+        dxhat = dout * self.params["s"]
+        # dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / std
+        return (dxhat - dxhat.mean(axis=0) - self.xhat * (dxhat * self.xhat).mean(axis=0)) \
+            / np.sqrt(self.x.var(axis=0) + 1e-5)
+
+
+def test_a_wrong_parameter_is_not_hidden_by_larger_gradients():
+    # dx of a standardization is s / std(x) times smaller than ds: for widely spread inputs one
+    # relative error over everything would call a missing dx ACCEPTABLE.
+    x = np.random.default_rng(3).normal(0.0, 1e6, size=(16, 4))
+    report = ge.check_layer(Standardize(np.ones(4), forgot_dx=True), x)
+    r_all = ge.relative_error(report.analytic, report.numerical)
+    assert ge.classify_relative_error(r_all).passed  # the overall number alone would pass...
+    assert report.per_parameter["x"].verdict is Verdict.WRONG
+    assert report.verdict is Verdict.WRONG and not report.passed  # ...the report does not
+    assert "'x'" in report.note and "'x' alone" in str(report)
+    assert ge.check_layer(Standardize(np.ones(4)), x).passed
+
+
+def test_check_layer_dout_does_not_repeat_an_x_drawn_with_the_same_seed():
+    # With dout == x, a standardization's true dx is exactly 0 and dx = 0 would pass.
+    x = np.random.default_rng(0).standard_normal((8, 5))
+    report = ge.check_layer(Standardize(np.ones(5), forgot_dx=True), x, seed=0)
+    assert report.per_parameter["x"].verdict is Verdict.WRONG
+    assert ge.check_layer(Standardize(np.ones(5)), x, seed=0).passed
