@@ -1,4 +1,8 @@
-"""``gradcheck-edu demo`` and ``gradcheck-edu figures [--out DIR]``."""
+"""``gradcheck-edu demo [--figures DIR | --no-figures]`` and ``gradcheck-edu figures [--out DIR]``.
+
+The examples shared by the demo, the figures and the notebooks live here, so that a figure in
+``figures/`` is the one its notebook draws: same function, same arguments, same seeds.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["main", "FIGURES", "DEMO_SECTIONS", "write_figures"]
+__all__ = ["main", "demo", "FIGURES", "DEMO_SECTIONS", "DEMO_FIGURES", "write_figures"]
 
 
 # --------------------------------------------------------------------------- shared examples
@@ -56,7 +60,10 @@ def fig_error_order_float32():
     from .plots import plot_error_vs_eps
 
     return plot_error_vs_eps(smooth_f, 0.7, smooth_df(0.7), dtype=np.float32,
-                             methods=("forward", "central", "richardson"))
+                             methods=FLOAT32_METHODS)
+
+
+FLOAT32_METHODS = ("forward", "central")  # the two a gradient check uses
 
 
 def taylor_pair():
@@ -81,54 +88,85 @@ def fig_taylor():
     return plot_taylor_pair(*taylor_pair())
 
 
-def bug_report(name: str = "bias_grad_wrong_axis", seed: int = 0):
+def mlp_example(seed: int = 0):
+    """Notebook 03's network and batch: MLP([4, 16, 16, 3]), tanh, on 32 random samples."""
+    from .nn import MLP
+
+    rng = np.random.default_rng(seed)
+    X, y = rng.standard_normal((32, 4)), rng.integers(0, 3, 32)
+    return MLP([4, 16, 16, 3], activation="tanh", seed=seed), X, y
+
+
+def bug_exercise(name: str, seed: int = 0, n: int = 16):
+    """Notebook 04's exercise: the model ``bugs.make_model(name, seed)``, ``n`` random samples,
+    and the gradient check of a copy with the bug injected.
+
+    Returns
+    -------
+    model, report, X, y
+        The correct model, the report on the buggy copy, and the batch.
+    """
     from . import bugs
     from .check import check_model
 
-    model = bugs.make_model(name, seed=seed, layer_sizes=[4, 8, 8, 3])
+    model = bugs.make_model(name, seed=seed)
     rng = np.random.default_rng(seed)
-    X, y = rng.standard_normal((16, 4)), rng.integers(0, 3, 16)
-    return check_model(bugs.inject(model, name), X, y)
+    X = rng.standard_normal((n, model.layer_sizes[0]))
+    y = rng.integers(0, model.layer_sizes[-1], n)
+    return model, check_model(bugs.inject(model, name), X, y), X, y
 
 
 def fig_bug_bars():
+    """Notebook 03's figure: the sign error in the output layer, located per parameter."""
+    from . import bugs
+    from .check import check_model
     from .plots import plot_gradient_check
 
-    return plot_gradient_check(bug_report("wrong_transpose"))
+    model, X, y = mlp_example()
+    return plot_gradient_check(check_model(bugs.inject(model, "sign_error"), X, y))
 
 
 def fig_bug_heatmap():
+    """Notebook 04's first exercise: where W1's gradient is wrong."""
     from .plots import plot_mismatch_heatmap
 
-    return plot_mismatch_heatmap(bug_report("wrong_transpose"), "W1")
+    _, report, _, _ = bug_exercise("wrong_transpose")
+    return plot_mismatch_heatmap(report, "W1")
 
 
 def fig_lr_finder():
+    """Notebook 05's LR range test."""
     from .diagnose import lr_range_test
-    from .nn import SGD
+    from .nn import Adam
 
     model, X, y = spiral_model()
-    return lr_range_test(model, X, y, SGD(0.1), lr_max=100).plot()
+    return lr_range_test(model, X, y, Adam(1e-3)).plot()
+
+
+def dead_relu_model(seed: int = 0):
+    """Notebook 05's spiral network with the biases of 3 hidden units in 4 at -20: dead ReLUs."""
+    model, _, _ = spiral_model(seed)
+    b1 = model.params["b1"]
+    b1[np.arange(b1.size) % 4 != 0] = -20.0
+    return model
+
+
+DEAD_RELU_TITLES = ("healthy: He init, biases 0", "biases at -20 for 3 units in 4")
 
 
 def fig_dead_relus():
-    import matplotlib.pyplot as plt
-
+    """Notebook 05's healthy network beside the one with dead ReLUs."""
     from .diagnose import activation_stats
-    from .plots import plot_activation_histograms
+    from .plots import plot_activation_comparison
 
     healthy, X, _ = spiral_model()
-    dead, _, _ = spiral_model()
-    dead.params["b1"][:] = -20.0 + 20.0 * (np.arange(64) % 4 == 0)  # 3 of 4 units dead
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
-    plot_activation_histograms(activation_stats(healthy, X), axes=[axes[0]])
-    plot_activation_histograms(activation_stats(dead, X), axes=[axes[1]])
-    axes[0].set_title("healthy (He init, b = 0)\n" + axes[0].get_title().split("\n")[1])
-    axes[1].set_title("biases at -20 for 3 of 4 units\n" + axes[1].get_title().split("\n")[1])
-    return fig
+    return plot_activation_comparison(activation_stats(healthy, X),
+                                      activation_stats(dead_relu_model(), X),
+                                      titles=DEAD_RELU_TITLES)
 
 
 def checklist_report():
+    """Notebook 05's checklist: spiral data, MLP([2, 64, 3]), Adam 1e-2."""
     from .datasets import spiral
     from .diagnose import checklist
     from .nn import MLP, Adam
@@ -157,7 +195,10 @@ FIGURES: dict[str, Callable] = {
 
 
 def write_figures(out: str | Path = "figures", names: list[str] | None = None) -> list[Path]:
-    """Render every registered figure to ``out/NAME.png`` (Agg backend, fixed seeds)."""
+    """Render every registered figure to ``out/NAME.png`` (Agg backend, fixed seeds).
+
+    The PNGs carry no software or date metadata, so the same code writes the same bytes.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -173,6 +214,14 @@ def write_figures(out: str | Path = "figures", names: list[str] | None = None) -
         plt.close(fig)
         written.append(path)
     return written
+
+
+def _write_and_say(out: str | Path) -> None:
+    start = time.perf_counter()
+    paths = write_figures(out)
+    folder = Path(out).resolve()
+    print(f"wrote {len(paths)} figures to {folder} in {time.perf_counter() - start:.1f} s:")
+    print("  " + ", ".join(p.name for p in paths))
 
 
 # --------------------------------------------------------------------------- demo
@@ -196,28 +245,35 @@ def demo_theta_cubed() -> None:
 def demo_orders() -> None:
     from .plots import error_table
 
-    print("Fitted error orders, f = exp(t) sin(t) at t = 0.7 (log-log slope, truncation side):")
+    print("Fitted error orders, f = exp(t) sin(t) at t = 0.7 (log-log slopes of the truncation "
+          "side and of the round-off side):")
     for method, row in error_table(smooth_f, 0.7, smooth_df(0.7)).items():
         order = "-" if row["order"] is None else f"{row['order']:.2f}"
-        print(f"  {method:<11} slope {order:>5}   best eps {row['best_eps']:.0e}   "
-              f"best error {row['best_error']:.1e}")
+        roundoff = "none" if row["roundoff_slope"] is None else f"{row['roundoff_slope']:.2f}"
+        print(f"  {method:<11} slope {order:>5}   round-off side {roundoff:>5}   "
+              f"best eps {row['best_eps']:.0e}   best error {row['best_error']:.1e}")
 
 
 def demo_mlp_check() -> None:
     from .check import check_model
-    from .nn import MLP
 
-    rng = np.random.default_rng(0)
-    model = MLP([4, 16, 3], activation="tanh", l2=1e-3, seed=0)
-    X, y = rng.standard_normal((32, 4)), rng.integers(0, 3, 32)
-    print("Gradient check of MLP([4, 16, 3]), tanh, L2 1e-3, on 32 samples:")
+    model, X, y = mlp_example()
+    print(f"Gradient check of MLP({model.layer_sizes}), tanh, on {len(X)} samples:")
     print(check_model(model, X, y))
 
 
 def demo_bug() -> None:
-    print("A bug from the zoo (bias gradient summed over every axis), caught and located:")
-    report = bug_report("bias_grad_wrong_axis")
+    from . import bugs
+
+    name = "wrong_transpose"
+    _, report, _, _ = bug_exercise(name)
+    bug = next(b for b in bugs.catalog() if b.name == name)
+    print(f"A bug from the zoo ({name}), caught and located:")
     print(report)
+    failing = [p.name for p in report.per_parameter.values() if not p.verdict.passed]
+    print(f"located: the gradients of {', '.join(failing)} are wrong, every other parameter's "
+          f"is right; the worst components are in {sorted({r.name for r in report.worst(5)})}")
+    print(f"the bug: {bug.description}")
 
 
 def demo_checklist() -> None:
@@ -227,16 +283,17 @@ def demo_checklist() -> None:
 
 DEMO_SECTIONS: list[Callable[[], None]] = [demo_theta_cubed, demo_orders, demo_mlp_check,
                                            demo_bug, demo_checklist]
+DEMO_FIGURES = "gradcheck_edu_figures"
 
 
-def demo(figures: str | None = None) -> None:
+def demo(figures: str | Path | None = DEMO_FIGURES) -> None:
+    """Print the tour; then write the figures to ``figures`` (None: don't)."""
     start = time.perf_counter()
     for section in DEMO_SECTIONS:
         section()
         print()
-    if figures:
-        for path in write_figures(figures):
-            print(f"wrote {path}")
+    if figures is not None:
+        _write_and_say(figures)
     print(f"demo finished in {time.perf_counter() - start:.1f} s")
 
 
@@ -244,16 +301,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gradcheck-edu", description="gradcheck_edu: the "
                                      "demo and the course figures")
     sub = parser.add_subparsers(dest="command")
-    d = sub.add_parser("demo", help="print the tour (default)")
-    d.add_argument("--figures", metavar="DIR", help="also write the figures to DIR")
+    d = sub.add_parser("demo", help="print the tour and write the figures (the default)")
+    where = d.add_mutually_exclusive_group()
+    where.add_argument("--figures", metavar="DIR", default=DEMO_FIGURES,
+                       help=f"folder for the figures (default: ./{DEMO_FIGURES}/)")
+    where.add_argument("--no-figures", action="store_true", help="print the tour only")
     f = sub.add_parser("figures", help="regenerate every figure as PNG")
-    f.add_argument("--out", default="figures", help="folder (default: figures/)")
+    f.add_argument("--out", default="figures",
+                   help="folder (default: ./figures/, the course's folder when run from the "
+                        "repository root)")
     args = parser.parse_args(argv)
     if args.command == "figures":
-        for path in write_figures(args.out):
-            print(f"wrote {path}")
+        _write_and_say(args.out)
+    elif args.command == "demo":
+        demo(None if args.no_figures else args.figures)
     else:
-        demo(getattr(args, "figures", None))
+        demo()
     return 0
 
 

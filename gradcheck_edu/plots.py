@@ -29,6 +29,7 @@ __all__ = [
     "plot_mismatch_heatmap",
     "plot_lr_finder",
     "plot_activation_histograms",
+    "plot_activation_comparison",
     "plot_training_curves",
     "plot_checklist",
     "DEFAULT_EPS",
@@ -106,7 +107,12 @@ def plot_secants(f: Callable[[float], float], theta: float = 1.0, eps: float = 0
 def error_table(f: Callable, theta: Any, exact: Any, methods=("forward", "backward", "central",
                                                              "richardson", "complex"),
                 eps_values: Any = DEFAULT_EPS, dtype: Any = np.float64) -> dict[str, dict]:
-    """For each method: errors over ``eps_values``, the fitted order (or None) and the best eps."""
+    """For each method: errors over ``eps_values``, the fitted truncation order (or None), the
+    best eps and its error, and the fitted slope of the round-off side (or None).
+
+    Keys of each row: ``errors``, ``order``, ``best_eps``, ``best_error``, ``roundoff_slope``.
+    The complex step is skipped for dtypes other than float64.
+    """
     out = {}
     theta_arr = np.array(theta, dtype=dtype)  # 0-d: f sees a number of the chosen precision
     for method in methods:
@@ -123,54 +129,111 @@ def error_table(f: Callable, theta: Any, exact: Any, methods=("forward", "backwa
         finite = np.isfinite(errors) & (errors > 0)
         best = float(np.asarray(eps_values)[finite][np.argmin(errors[finite])]) \
             if finite.any() else None
+        best_error = float(np.min(errors[finite])) if finite.any() else 0.0
         out[method] = {"errors": errors, "order": order, "best_eps": best,
-                       "best_error": float(np.min(errors[finite])) if finite.any() else 0.0}
+                       "best_error": best_error,
+                       "roundoff_slope": _roundoff_slope(eps_values, errors, best, best_error)}
     return out
+
+
+def _roundoff_slope(eps_values: Any, errors: Any, best_eps: float | None,
+                    best_error: float) -> float | None:
+    """Log-log slope of the error on the round-off side: steps below the best one whose error
+    is at least 30 times the best error (the mirror image of ``fit_order``'s selection), or
+    None when fewer than three such steps exist (the complex step has no round-off side)."""
+    if best_eps is None:
+        return None
+    eps = np.asarray(eps_values, dtype=np.float64)
+    err = np.asarray(errors, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        side = np.isfinite(err) & (err > 0) & (eps < best_eps) & (err >= 30 * best_error)
+    if side.sum() < 3:
+        return None
+    return float(np.polyfit(np.log(eps[side]), np.log(err[side]), 1)[0])
 
 
 def plot_error_vs_eps(f: Callable, theta: Any, exact: Any,
                       methods=("forward", "backward", "central", "richardson", "complex"),
                       eps_values: Any = DEFAULT_EPS, dtype: Any = np.float64, ax=None):
-    """Log-log error against eps per method, with the fitted truncation order in the legend,
-    the best eps of each method marked, and a slope -1 guide on the round-off side."""
-    fig, ax = _axes(ax, figsize=(7.2, 4.8))
+    """Log-log error against eps per method, with the fitted truncation and round-off slopes in
+    the legend, the best eps of each method marked, and the round-off estimate
+    ``EPS * |f| / eps`` (slope -1) drawn over the steps where round-off dominates.
+
+    Steps below the float's resolution at theta (``theta + eps == theta``) have no estimate and
+    are left out; the x axis spans the steps that have one.
+    """
+    fig, ax = _axes(ax, figsize=(10.4, 4.8))
     eps_values = np.asarray(eps_values, dtype=np.float64)
     table = error_table(f, theta, exact, methods, eps_values, dtype)
-    floor = 1e-17
+    floor, top = 1e-17, 10.0
     for method, row in table.items():
         color, marker = METHOD_STYLE[method]
         errors = np.where(row["errors"] > 0, row["errors"], np.nan)
-        order = "no truncation side to fit" if row["order"] is None else \
-            f"fitted slope {row['order']:.2f}"
-        if method == "complex":
-            order += ", no round-off side"
+        label = "no truncation side in this range" if row["order"] is None else \
+            f"slope {row['order']:.2f}"
+        if row["roundoff_slope"] is not None:
+            label += f", round-off side {row['roundoff_slope']:.2f}"
+        elif method == "complex":
+            label += ", no round-off side"
         ax.loglog(eps_values, np.maximum(errors, floor), marker=marker, ms=3, lw=1.2,
-                  color=color, label=f"{method}: {order}")
+                  color=color, label=f"{method}: {label}")
         if row["best_eps"] is not None:
             ax.plot(row["best_eps"], max(row["best_error"], floor), marker="*", ms=14,
                     color=color, markeredgecolor="black")
-    # round-off guide: EPS * |f| / eps has slope -1
-    guide = eps_values[(eps_values > 1e-14) & (eps_values < 1e-9)]
-    f_scale = abs(float(np.sum(f(np.asarray(theta, dtype=np.float64)))))
-    ax.loglog(guide, np.finfo(dtype).eps * max(f_scale, 1.0) / guide, color="gray", ls="--",
-              lw=1, label="round-off ~ EPS·|f| / ε (slope −1)")
+    has_data = np.zeros(eps_values.shape, dtype=bool)
+    for row in table.values():
+        has_data |= np.isfinite(row["errors"])
+    positive = [row["errors"][np.isfinite(row["errors"]) & (row["errors"] > 0)]
+                for row in table.values()]
+    bottom = max(floor, 0.1 * min((float(p.min()) for p in positive if p.size), default=floor))
+    if has_data.any():
+        lo, hi = eps_values[has_data].min(), eps_values[has_data].max()
+        ax.set_xlim(lo / 2, hi * 2)
+        if (eps_values < lo).any():
+            ax.text(0.99, 0.02, f"ε < {lo:.0e}: no estimate, θ + ε == θ in "
+                    f"{np.dtype(dtype).name}", transform=ax.transAxes, ha="right",
+                    va="bottom", fontsize=8, color="dimgray")
+        # the round-off estimate, EPS * |f| / eps, from the smallest step to the best step of
+        # the methods that have a round-off side, where it is on the plot
+        ends = [row["best_eps"] for row in table.values() if row["roundoff_slope"] is not None]
+        f_scale = max(abs(float(np.sum(f(np.asarray(theta, dtype=np.float64))))), 1.0)
+        guide = eps_values[(eps_values >= lo) & (eps_values <= min(ends, default=0.0))]
+        level = np.finfo(dtype).eps * f_scale / guide
+        guide, level = guide[level <= top], level[level <= top]
+        if guide.size >= 2:
+            ax.loglog(guide, level, color="gray", ls="--", lw=1.5,
+                      label=f"round-off ≈ EPS·|f| / ε, EPS = {np.finfo(dtype).eps:.1e}")
     ax.set_xlabel("step ε")
     ax.set_ylabel("|estimate − exact|")
-    ax.set_title(f"Error against step ({np.dtype(dtype).name}); ★ = best ε")
-    ax.legend(fontsize=8, loc="lower left")
-    ax.set_ylim(floor / 2, 10)
+    ax.set_title(f"Error against step ({np.dtype(dtype).name}): fitted log-log slopes; "
+                 "★ = best ε", fontsize=11)
+    if ax.figure is fig and len(fig.axes) == 1:  # a figure of its own: legend beside the data
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    else:
+        ax.legend(fontsize=7, loc="lower left")
+    ax.set_ylim(bottom, top)
     return fig
 
 
 def plot_taylor(result: Any, ax=None, label: str | None = None):
-    """Taylor remainder against h, log-log, with reference slopes 1 and 2."""
+    """Taylor remainder against h, log-log, with reference slopes 1 and 2.
+
+    The reference lines start just below the remainder at the smallest step, where the rate is
+    fitted, and span three decades of h: the remainder runs parallel to one of them.
+    """
     fig, ax = _axes(ax)
     h, r = np.asarray(result.steps), np.asarray(result.remainders)
     ax.loglog(h, np.maximum(r, 1e-300), "o-", color=VERDICT_COLORS[result.verdict],
               label=label or f"rate {result.rate:.2f}: {result.verdict.name}")
-    anchor_h, anchor_r = h[0], max(r[0], 1e-300)
-    ax.loglog(h, anchor_r * (h / anchor_h), color="gray", ls="--", lw=1, label="slope 1")
-    ax.loglog(h, anchor_r * (h / anchor_h) ** 2, color="gray", ls=":", lw=1, label="slope 2")
+    positive = np.flatnonzero(r > 0)
+    if positive.size:
+        k = positive[np.argmin(h[positive])]
+        anchor_h, anchor_r = h[k], r[k] / 4  # just below the data, so both lines show
+        near = h[h <= 1e3 * anchor_h]
+        ax.loglog(near, anchor_r * (near / anchor_h), color="gray", ls="--", lw=1,
+                  label="slope 1")
+        ax.loglog(near, anchor_r * (near / anchor_h) ** 2, color="gray", ls=":", lw=1.5,
+                  label="slope 2")
     ax.set_xlabel("h")
     ax.set_ylabel("|f(θ+hv) − f(θ) − h ∇f·v|")
     ax.set_title("Taylor test")
@@ -190,23 +253,41 @@ def plot_taylor_pair(right: Any, wrong: Any):
     return fig
 
 
-def plot_gradient_check(report: Any, ax=None):
-    """Per-parameter relative errors (log scale) over the verdict bands."""
+def plot_gradient_check(report: Any, ax=None, floor: float = 1e-13):
+    """Per-parameter relative errors (log scale) over the verdict bands.
+
+    Every checked parameter gets a bar labelled with its relative error. Errors below
+    ``floor`` (0 included) are drawn up to the floor, hatched, and labelled ``< floor``.
+    """
     fig, ax = _axes(ax)
     rows = [r for r in report.per_parameter.values() if r.verdict is not None]
     names = [r.name for r in rows]
-    values = [max(r.relative_error, 1e-17) for r in rows]
+    errors = [float(r.relative_error) for r in rows]
+    below = [e < floor for e in errors]
+    values = [floor if low else (1.0 if np.isnan(e) else e) for low, e in zip(below, errors)]
+    bottom = floor / 10
     t = report.thresholds or DEFAULT_THRESHOLDS
-    bands = [(1e-17, t[0], Verdict.EXCELLENT), (t[0], t[1], Verdict.ACCEPTABLE),
+    bands = [(bottom, t[0], Verdict.EXCELLENT), (t[0], t[1], Verdict.ACCEPTABLE),
              (t[1], t[2], Verdict.SUSPICIOUS), (t[2], 1.0, Verdict.WRONG)]
     for lo, hi, verdict in bands:
         ax.axhspan(lo, hi, color=VERDICT_COLORS[verdict], alpha=0.15)
-        ax.text(len(names) - 0.5, np.sqrt(lo * hi) if lo > 1e-17 else hi / 30, verdict.name,
-                ha="right", va="center", fontsize=8, color=VERDICT_COLORS[verdict])
-    ax.bar(names, values, color=[VERDICT_COLORS[r.verdict] for r in rows], edgecolor="black")
+        ax.text(1.01, np.sqrt(lo * hi) if lo > bottom else hi / 30, verdict.name,
+                transform=ax.get_yaxis_transform(), ha="left", va="center", fontsize=8,
+                color=VERDICT_COLORS[verdict])
+    bars = ax.bar(names, values, bottom=bottom, color=[VERDICT_COLORS[r.verdict] for r in rows],
+                  edgecolor="black")
+    for bar, value, error, low in zip(bars, values, errors, below):
+        if low:
+            bar.set_hatch("//")
+        text = f"< {floor:.0e}" if low else f"{error:.1e}"
+        x = bar.get_x() + bar.get_width() / 2
+        if value > 1e-2:  # no room above: write it inside the top of the bar
+            ax.text(x, value / 2, text, ha="center", va="top", fontsize=8, color="white")
+        else:
+            ax.text(x, value * 2, text, ha="center", va="bottom", fontsize=8)
     ax.set_yscale("log")
-    ax.set_ylim(1e-13, 1.0)
-    ax.set_ylabel("relative error")
+    ax.set_ylim(bottom, 1.0)
+    ax.set_ylabel("relative error of each parameter's gradient")
     ax.set_title(f"Gradient check: {report.verdict.name} "
                  f"(relative error {report.relative_error:.1e})")
     return fig
@@ -220,8 +301,77 @@ def plot_mismatch_heatmap(report: Any, name: str, ax=None):
     image = ax.imshow(np.abs(a - n), cmap="magma", aspect="auto")
     fig.colorbar(image, ax=ax, label="|analytic − numerical|")
     ax.set_title(f"{name}: where the gradient is wrong")
-    ax.set_xlabel("column")
-    ax.set_ylabel("row")
+    from matplotlib.ticker import MaxNLocator
+
+    for axis, size in ((ax.xaxis, a.shape[1]), (ax.yaxis, a.shape[0])):
+        if size <= 16:
+            axis.set_ticks(range(size))
+        else:
+            axis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(f"column j of {name}")
+    ax.set_ylabel(f"row i of {name}")
+    return fig
+
+
+def plot_activation_comparison(left: list, right: list,
+                               titles: tuple[str, str] = ("healthy", "unhealthy"), bins: int = 40):
+    """Two networks' activations side by side: one column per network, two rows per layer.
+
+    Parameters
+    ----------
+    left, right : list of dict
+        ``diagnose.activation_stats(model, X)`` of each network (the same layers).
+    titles : (str, str)
+        Column titles.
+
+    The upper row of a layer is the histogram of its activation values (shared bins, counts on
+    a log scale so the tail shows next to the spike at 0). The lower row shows each unit: the
+    fraction of the samples on which it is active (ReLU: output > 0), or saturated
+    (tanh, sigmoid), sorted; a ReLU unit active on no sample is dead, drawn in red.
+    """
+    import matplotlib.pyplot as plt
+
+    if len(left) != len(right):
+        raise ValueError(f"the two networks have {len(left)} and {len(right)} activation "
+                         "layers; compare networks of the same architecture")
+    n = max(len(left), 1)
+    fig, axes = plt.subplots(2 * n, 2, figsize=(10, 5.2 * n), layout="constrained",
+                             squeeze=False, height_ratios=[3, 2] * n)
+    for k, pair in enumerate(zip(left, right)):
+        values = [np.ravel(s["values"]) for s in pair]
+        edges = np.histogram_bin_edges(np.concatenate(values), bins=bins)
+        for col, (s, v, title) in enumerate(zip(pair, values, titles)):
+            relu = s["kind"] in ("relu", "leakyrelu")
+            ax, bx = axes[2 * k, col], axes[2 * k + 1, col]
+            ax.hist(v, bins=edges, color="tab:blue")
+            ax.set_yscale("log")
+            health = (f"dead {s['dead']:.0%} of units" if relu else
+                      f"saturated {s['saturated']:.0%} of values")
+            ax.set_title(f"{title}\nlayer {s['layer']} {s['kind']}: {health}", fontsize=10)
+            ax.set_xlabel("activation value")
+            ax.set_ylabel("count (log scale)")
+            a = np.asarray(s["values"])
+            if relu:
+                per_unit = np.mean(a > 0, axis=0)
+                what = "active (> 0)"
+            elif s["kind"] == "tanh":
+                per_unit = np.mean(np.abs(a) > 0.99, axis=0)
+                what = "saturated"
+            else:
+                per_unit = np.mean((a < 0.01) | (a > 0.99), axis=0)
+                what = "saturated"
+            per_unit = np.sort(per_unit)
+            bx.bar(np.arange(per_unit.size), per_unit, width=1.0, color="tab:blue")
+            n_dead = int(np.sum(per_unit == 0)) if relu else 0
+            if n_dead:  # sorted: the dead units come first
+                bx.axvspan(-0.5, n_dead - 0.5, color=VERDICT_COLORS[Verdict.WRONG], alpha=0.25)
+                bx.text(0.01, 0.95, f"shaded: {n_dead} of {per_unit.size} units active on no "
+                        "sample (dead)", transform=bx.transAxes, va="top", fontsize=8,
+                        color=VERDICT_COLORS[Verdict.WRONG])
+            bx.set_ylim(0, 1)
+            bx.set_xlim(-0.5, per_unit.size - 0.5)
+            bx.set_xlabel("unit (sorted)")
+            bx.set_ylabel(f"fraction of samples\n{what}")
     return fig
 
 
