@@ -30,6 +30,7 @@ __all__ = [
     "plot_lr_finder",
     "plot_activation_histograms",
     "plot_activation_comparison",
+    "plot_curve_comparison",
     "plot_training_curves",
     "plot_checklist",
     "DEFAULT_EPS",
@@ -372,6 +373,27 @@ def plot_activation_comparison(left: list, right: list,
             bx.set_xlim(-0.5, per_unit.size - 0.5)
             bx.set_xlabel("unit (sorted)")
             bx.set_ylabel(f"fraction of samples\n{what}")
+    return fig
+
+
+def plot_curve_comparison(histories: list, titles: list[str], chance_loss: float | None = None):
+    """Learning curves of several runs side by side, one panel each (``plot_training_curves``),
+    with the y axes shared so the losses compare at a glance, and the loss at chance as a
+    dotted line when ``chance_loss`` is given."""
+    import matplotlib.pyplot as plt
+
+    if len(histories) != len(titles):
+        raise ValueError(f"{len(histories)} histories but {len(titles)} titles: give one title "
+                         "per history")
+    fig, axes = plt.subplots(1, len(histories), figsize=(5.2 * len(histories), 4),
+                             layout="constrained", sharey=True, squeeze=False)
+    for ax, history, title in zip(axes[0], histories, titles):
+        plot_training_curves(history, ax=ax)
+        if chance_loss is not None:
+            ax.axhline(chance_loss, color="gray", ls=":", lw=1.5,
+                       label=f"loss at chance {chance_loss:.3g}")
+            ax.legend(fontsize=9)
+        ax.set_title(title)
     return fig
 
 
