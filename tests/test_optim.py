@@ -106,10 +106,69 @@ def test_clipping():
     assert g["a"].tolist() == [0.3, 0.4]
 
 
-def test_optimizer_clip_options():
-    params = {"W": np.zeros(2)}
-    SGD(1.0, clip_value=0.1).step(params, {"W": np.array([5.0, -5.0])})
-    assert params["W"].tolist() == [-0.1, 0.1]
+def _reference_clip(grads, clip_value=None, clip_norm=None):
+    """From the definitions: clip each entry to [-c, c] (torch.nn.utils.clip_grad_value_),
+    then scale every gradient by min(1, max_norm / (||g||_total + 1e-6)), where ||g||_total is
+    the L2 norm of all gradients together (torch.nn.utils.clip_grad_norm_)."""
+    out = {k: np.array(g, dtype=float) for k, g in grads.items()}
+    if clip_value is not None:
+        out = {k: np.minimum(np.maximum(g, -clip_value), clip_value) for k, g in out.items()}
+    if clip_norm is not None:
+        total = math.sqrt(sum(float(np.sum(g**2)) for g in out.values()))
+        out = {k: g * min(1.0, clip_norm / (total + 1e-6)) for k, g in out.items()}
+    return out
+
+
+def _run_clipped(opt, clip, steps=5, scale=3.0):
+    """Steps of ``opt`` on scaled-up gradients, and the same steps of plain SGD (lr 0.1) on the
+    reference-clipped gradients."""
+    rng = np.random.default_rng(99)
+    params = {"W": rng.standard_normal((3, 2)), "b": rng.standard_normal(2)}
+    ref = {k: v.copy() for k, v in params.items()}
+    for t in range(steps):
+        grads = {k: scale * g for k, g in _grads(t).items()}
+        kept = {k: g.copy() for k, g in grads.items()}
+        opt.step(params, grads)
+        assert all(np.array_equal(grads[k], kept[k]) for k in grads)  # the caller's, untouched
+        for k, g in _reference_clip(grads, **clip).items():
+            ref[k] = ref[k] - 0.1 * g
+    return params, ref
+
+
+@pytest.mark.parametrize("clip", [{"clip_value": 0.5}, {"clip_norm": 1.0}, {"clip_norm": 100.0},
+                                  {"clip_value": 0.5, "clip_norm": 0.7}])
+def test_optimizer_clip_options(clip):
+    params, ref = _run_clipped(SGD(0.1, **clip), clip)
+    for k in params:
+        np.testing.assert_allclose(params[k], ref[k], rtol=1e-14, atol=1e-15)
+
+
+def test_clip_norm_acts_before_weight_decay_and_momentum():
+    # torch order: clip the gradients (clip_grad_norm_), then optimizer.step() adds weight
+    # decay and applies momentum
+    rng = np.random.default_rng(5)
+    p0 = {"W": rng.standard_normal((3, 2)), "b": rng.standard_normal(2)}
+    params = {k: v.copy() for k, v in p0.items()}
+    opt = Adam(0.01, weight_decay=0.1, clip_norm=0.5)
+    plain = Adam(0.01, weight_decay=0.1)
+    ref = {k: v.copy() for k, v in p0.items()}
+    for t in range(4):
+        g = {k: 4 * v for k, v in _grads(t).items()}
+        opt.step(params, g)
+        plain.step(ref, _reference_clip(g, clip_norm=0.5))
+    for k in params:
+        np.testing.assert_allclose(params[k], ref[k], rtol=1e-13)
+
+
+def test_clip_grad_norm_against_the_definition():
+    for seed in range(5):
+        g = _grads(seed)
+        g["b"] *= 10 * seed
+        want = _reference_clip(g, clip_norm=2.0)
+        total = math.sqrt(sum(float(np.sum(v**2)) for v in g.values()))
+        assert clip_grad_norm(g, 2.0) == pytest.approx(total, rel=1e-15)
+        for k in g:
+            np.testing.assert_allclose(g[k], want[k], rtol=1e-15)
 
 
 def test_schedules():
@@ -129,6 +188,20 @@ def test_schedules():
     assert [sched.step() for _ in range(5)] == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0])
 
 
+def test_cosine_annealing_beyond_t_max_follows_torch():
+    # torch's closed form, for every t (torch.optim.lr_scheduler.CosineAnnealingLR docs):
+    # eta_t = eta_min + (eta_max - eta_min) (1 + cos(pi t / T_max)) / 2. Past T_max the rate
+    # rises again along the cosine; it does not stay at eta_min.
+    base, eta_min, T = 0.3, 0.01, 5
+    opt = SGD(base)
+    sched = CosineAnnealingLR(opt, T_max=T, eta_min=eta_min)
+    assert opt.lr == pytest.approx(base, rel=1e-15)
+    got = [sched.step() for _ in range(4 * T)]
+    want = [eta_min + (base - eta_min) * (1 + math.cos(math.pi * t / T)) / 2
+            for t in range(1, 4 * T + 1)]
+    assert got == pytest.approx(want, rel=1e-14)
+    assert got[T - 1] == pytest.approx(eta_min) and got[T] > got[T - 1]
+    assert got[2 * T - 1] == pytest.approx(base)
 def test_bad_arguments():
     with pytest.raises(ValueError, match="lr"):
         SGD(0.0)
@@ -136,3 +209,22 @@ def test_bad_arguments():
         SGD(0.1, nesterov=True)
     with pytest.raises(ValueError, match="no gradient"):
         Adam().step({"W": np.zeros(1)}, {})
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: SGD(np.nan), "lr"), (lambda: SGD(-0.1), "lr"), (lambda: SGD(np.inf), "lr"),
+    (lambda: SGD(0.1, momentum=-0.9), "momentum"),
+    (lambda: SGD(0.1, weight_decay=-1e-4), "weight_decay"),
+    (lambda: SGD(0.1, clip_norm=0.0), "clip_norm"),
+    (lambda: SGD(0.1, clip_value=-1.0), "clip_value"),
+    (lambda: Adam(clip_norm=np.nan), "clip_norm"),
+    (lambda: Adam(betas=(1.0, 0.999)), r"betas\[0\]"),
+    (lambda: Adam(betas=(0.9, -0.1)), r"betas\[1\]"),
+    (lambda: Adam(eps=-1e-8), "eps"),
+    (lambda: StepLR(SGD(0.1), step_size=0), "step_size"),
+    (lambda: CosineAnnealingLR(SGD(0.1), T_max=0), "T_max"),
+    (lambda: LinearWarmup(SGD(0.1), warmup_steps=0), "warmup_steps"),
+])
+def test_bad_hyperparameters_are_named(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()

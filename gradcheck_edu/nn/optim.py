@@ -37,10 +37,24 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
     return total
 
 
+def _check(name: str, value: float, ok: bool, what: str) -> None:
+    if not ok:
+        raise ValueError(f"{name} must be {what}, got {value}")
+
+
 class _Optimizer:
+    """Shared by the optimizers: the learning rate, clipping, the step counter ``t``.
+
+    ``clip_value`` clips every gradient entry to ``[-clip_value, clip_value]``; then
+    ``clip_norm`` rescales all gradients together to a global L2 norm of at most ``clip_norm``
+    (as :func:`clip_grad_norm`). Both act on copies, before weight decay is added.
+    """
+
     def __init__(self, lr: float, clip_value: float | None, clip_norm: float | None):
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, got {lr}")
+        _check("lr", lr, lr > 0 and math.isfinite(lr), "a positive number")
+        for name, c in (("clip_value", clip_value), ("clip_norm", clip_norm)):
+            if c is not None:
+                _check(name, c, c > 0 and math.isfinite(c), "None or a positive number")
         self.lr, self.clip_value, self.clip_norm = float(lr), clip_value, clip_norm
         self.state: dict = {}
         self.t = 0
@@ -71,6 +85,8 @@ class SGD(_Optimizer):
                  weight_decay: float = 0.0, clip_value: float | None = None,
                  clip_norm: float | None = None):
         super().__init__(lr, clip_value, clip_norm)
+        _check("momentum", momentum, momentum >= 0, ">= 0")
+        _check("weight_decay", weight_decay, weight_decay >= 0, ">= 0")
         if nesterov and momentum <= 0:
             raise ValueError("Nesterov momentum needs momentum > 0")
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
@@ -103,6 +119,10 @@ class Adam(_Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0, clip_value: float | None = None,
                  clip_norm: float | None = None):
         super().__init__(lr, clip_value, clip_norm)
+        for i, b in enumerate(betas):
+            _check(f"betas[{i}]", b, 0 <= b < 1, "in [0, 1)")
+        _check("eps", eps, eps >= 0, ">= 0")
+        _check("weight_decay", weight_decay, weight_decay >= 0, ">= 0")
         self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
 
     def step(self, params: dict, grads: dict) -> None:
@@ -145,6 +165,7 @@ class StepLR(_Schedule):
     """``lr = base * gamma ** (t // step_size)``."""
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1):
+        _check("step_size", step_size, step_size >= 1, "a positive number of steps")
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer)
 
@@ -164,22 +185,29 @@ class ExponentialLR(_Schedule):
 
 
 class CosineAnnealingLR(_Schedule):
-    """``lr = eta_min + (base - eta_min) (1 + cos(pi t / T_max)) / 2``."""
+    """``lr = eta_min + (base - eta_min) (1 + cos(pi t / T_max)) / 2``, for every ``t``.
+
+    As ``torch.optim.lr_scheduler.CosineAnnealingLR``: the rate falls to ``eta_min`` at
+    ``t = T_max`` and, if stepped further, follows the cosine back up (it reaches ``base``
+    again at ``t = 2 T_max``); it does not hold at ``eta_min``. Stop stepping at ``T_max``, or
+    set ``T_max`` to the number of steps, to end at ``eta_min``.
+    """
 
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0):
+        _check("T_max", T_max, T_max > 0, "a positive number of steps")
         self.T_max, self.eta_min = T_max, eta_min
         super().__init__(optimizer)
 
     def lr_at(self, t):
-        t = min(t, self.T_max)
-        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * t
-                                                                            / self.T_max)) / 2
+        return self.eta_min + (self.base_lr - self.eta_min) * (
+            1 + math.cos(math.pi * t / self.T_max)) / 2
 
 
 class LinearWarmup(_Schedule):
     """``lr = base * (start + (1 - start) * min(t, warmup) / warmup)``: a linear ramp."""
 
     def __init__(self, optimizer, warmup_steps: int, start_factor: float = 0.0):
+        _check("warmup_steps", warmup_steps, warmup_steps >= 1, "a positive number of steps")
         self.warmup_steps, self.start_factor = warmup_steps, start_factor
         super().__init__(optimizer)
 
