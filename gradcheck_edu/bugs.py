@@ -15,15 +15,62 @@ from __future__ import annotations
 
 import copy
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .nn.layers import BatchNorm1d, Dropout, Linear
+from .nn.layers import Linear
 from .nn.losses import LOSSES
 
-__all__ = ["Bug", "catalog", "inject", "make_model"]
+__all__ = ["Bug", "Need", "Requirements", "catalog", "inject", "make_model"]
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a bug needs of one MLP keyword, e.g. ``l2 > 0``.
+
+    Attributes
+    ----------
+    condition : str
+        The condition, as a student would write it (``"l2 > 0"``).
+    example : object
+        A value of the keyword that meets it (what :func:`make_model` uses).
+    test : callable
+        ``test(value) -> bool`` on the model's value of the keyword.
+    """
+
+    condition: str
+    example: Any
+    test: Callable[[Any], bool] = field(compare=False)
+
+    def __repr__(self) -> str:
+        return self.condition
+
+
+class Requirements(dict):
+    """MLP keyword -> :class:`Need`; prints as the conditions (``l2 > 0``)."""
+
+    def __repr__(self) -> str:
+        return ", ".join(map(repr, self.values())) if self else "{}"
+
+
+# The model attribute that holds each MLP keyword's value.
+_ATTRIBUTE = {"loss": "loss_name"}
+
+
+def _equal(keyword: str, value: Any) -> Requirements:
+    return Requirements({keyword: Need(f"{keyword}={value!r}", value, lambda v: v == value)})
+
+
+def _positive(keyword: str, example: float) -> Requirements:
+    return Requirements({keyword: Need(f"{keyword} > 0", example,
+                                       lambda v: v is not None and v > 0)})
+
+
+def _has_square_layer(sizes) -> bool:
+    return sizes is not None and any(a == b for a, b in zip(sizes[1:-1], sizes[2:]))
 
 
 @dataclass(frozen=True)
@@ -35,25 +82,74 @@ class Bug:
     name : str
     description : str
         What the student wrote, and what it should have been.
-    requires : dict
-        MLP keyword arguments needed to show the bug (``layer_sizes`` included when the bug
-        needs a particular shape), e.g. ``{"activation": "sigmoid"}``.
+    requires : Requirements (a dict)
+        MLP keyword -> :class:`Need`: what a model needs to show the bug, e.g. ``l2 > 0``.
+        :func:`inject` checks it; :func:`make_model` builds a model that meets it (from each
+        ``Need.example``).
     corrupts : tuple of str
-        The parameters whose gradients the bug makes wrong (``("*",)``: all of them).
+        The parameters whose gradients the bug makes wrong, in the model
+        ``make_model(bug)`` builds; ``corrupted_params(model)`` gives them for any model.
     """
 
     name: str
     description: str
-    requires: dict = field(default_factory=dict)
-    corrupts: tuple = ("*",)
+    requires: dict = field(default_factory=Requirements)
+    where: Callable[[Any], tuple] = field(default=lambda model: tuple(model.params),
+                                          repr=False, compare=False)
+
+    def corrupted_params(self, model: Any) -> tuple:
+        """The names of the parameters of ``model`` whose gradients this bug makes wrong."""
+        return tuple(self.where(model))
+
+    @property
+    def corrupts(self) -> tuple:
+        return self.corrupted_params(make_model(self))
+
+    def unmet(self, model: Any) -> list[str]:
+        """The conditions of ``requires`` that ``model`` does not meet."""
+        out = []
+        for keyword, need in self.requires.items():
+            value = getattr(model, _ATTRIBUTE.get(keyword, keyword), None)
+            if not need.test(value):
+                out.append(f"{need.condition} (it has {keyword}={value!r})")
+        return out
 
 
 def _linears(model) -> list:
     return [layer for layer in model.layers if isinstance(layer, Linear)]
 
 
-def _after_first_linear(model, cls):
-    return next(layer for layer in model.layers if isinstance(layer, cls))
+def _first(model, cls_name: str):
+    return next(layer for layer in model.layers if type(layer).__name__ == cls_name)
+
+
+def _square_linear(model):
+    return next(layer for layer in _linears(model)[1:]
+                if layer.params["W"].shape[0] == layer.params["W"].shape[1])
+
+
+def _name_of(model, array) -> str:
+    """The key of ``array`` in ``model.params``."""
+    return next(k for k, v in model.params.items() if v is array)
+
+
+def _params_of(model, layers) -> tuple:
+    """The names in ``model.params`` of the parameters of ``layers``, in the model's order."""
+    arrays = [p for layer in layers for p in layer.params.values()]
+    return tuple(k for k, v in model.params.items() if any(v is p for p in arrays))
+
+
+def _upstream_of(layer_of: Callable) -> Callable:
+    """Corrupted: every parameter before the layer whose wrong ``dx`` flows back into them."""
+    def where(model):
+        layer = layer_of(model)
+        i = next(i for i, item in enumerate(model.layers) if item is layer)
+        return _params_of(model, model.layers[:i])
+    return where
+
+
+def _all_weights(model) -> tuple:
+    return tuple(k for k in model.params if k.startswith("W"))
 
 
 # Each patch receives the copied model and changes one method, as a student's code would.
@@ -77,7 +173,7 @@ def _bias_grad_wrong_axis(model):
 
 
 def _sigmoid_derivative_at_input(model):
-    layer = next(layer for layer in model.layers if type(layer).__name__ == "Sigmoid")
+    layer = _first(model, "Sigmoid")
     forward = layer.forward
 
     def fwd(self, x, training=True):
@@ -114,13 +210,12 @@ def _l2_missing_in_gradient(model):
 
 
 def _dropout_mask_not_in_backward(model):
-    layer = _after_first_linear(model, Dropout)
+    layer = _first(model, "Dropout")
     layer.backward = types.MethodType(lambda self, dout: dout, layer)  # mask forgotten
 
 
 def _wrong_transpose(model):
-    lin = next(layer for layer in _linears(model)[1:]
-               if layer.params["W"].shape[0] == layer.params["W"].shape[1])
+    lin = _square_linear(model)
 
     def backward(self, dout):
         self.grads["W"][...] = self.x.T @ dout
@@ -140,17 +235,17 @@ def _sign_error(model):
 
 
 def _tanh_derivative_not_squared(model):
-    layer = next(layer for layer in model.layers if type(layer).__name__ == "Tanh")
+    layer = _first(model, "Tanh")
     layer.backward = types.MethodType(lambda self, dout: dout * (1 - self.out), layer)
 
 
 def _relu_mask_from_gradient(model):
-    layer = next(layer for layer in model.layers if type(layer).__name__ == "ReLU")
+    layer = _first(model, "ReLU")
     layer.backward = types.MethodType(lambda self, dout: dout * (dout > 0), layer)
 
 
 def _batchnorm_stats_as_constants(model):
-    layer = _after_first_linear(model, BatchNorm1d)
+    layer = _first(model, "BatchNorm1d")
 
     def backward(self, dout):
         self.grads["gamma"][...] = np.sum(dout * self.xhat, axis=0)
@@ -159,31 +254,42 @@ def _batchnorm_stats_as_constants(model):
     layer.backward = types.MethodType(backward, layer)
 
 
+_SOFTMAX = _equal("loss", "softmax_cross_entropy")
+
 _BUGS = [
     (Bug("missing_1_over_m", "dL/dout = p - onehot(y), not (p - onehot(y)) / m: every gradient "
-         "is m times too large", {}, ("*",)), _missing_1_over_m),
+         "is m times too large"), _missing_1_over_m),
     (Bug("bias_grad_wrong_axis", "db = dout.sum() over every axis instead of dout.sum(axis=0): "
-         "each bias gets the total", {}, ("b1",)), _bias_grad_wrong_axis),
+         "each bias gets the total", Requirements(),
+         lambda m: (_name_of(m, _linears(m)[0].params["b"]),)),
+     _bias_grad_wrong_axis),
     (Bug("sigmoid_derivative_at_input", "sigmoid backward uses z (1 - z) at the input z instead "
-         "of s (1 - s) at the output", {"activation": "sigmoid"}, ("W1", "b1")),
-     _sigmoid_derivative_at_input),
+         "of s (1 - s) at the output", _equal("activation", "sigmoid"),
+         _upstream_of(lambda m: _first(m, "Sigmoid"))), _sigmoid_derivative_at_input),
     (Bug("softmax_no_onehot", "softmax gradient p / m without subtracting the one-hot labels",
-         {}, ("*",)), _softmax_no_onehot),
+         _SOFTMAX), _softmax_no_onehot),
     (Bug("l2_missing_in_gradient", "the loss has l2/2 ||W||^2 but the gradient lacks l2 * W",
-         {"l2": 0.5}, ("W1", "W2")), _l2_missing_in_gradient),
+         _positive("l2", 0.5), _all_weights), _l2_missing_in_gradient),
     (Bug("dropout_mask_not_in_backward", "dropout backward returns dout instead of dout * mask",
-         {"dropout": 0.5}, ("W1", "b1")), _dropout_mask_not_in_backward),
+         _positive("dropout", 0.5), _upstream_of(lambda m: _first(m, "Dropout"))),
+     _dropout_mask_not_in_backward),
     (Bug("wrong_transpose", "dx = dout @ W instead of dout @ W.T in a square layer (the shapes "
-         "fit, the numbers don't)", {"layer_sizes": [3, 6, 6, 4]}, ("W1", "b1")),
-     _wrong_transpose),
-    (Bug("sign_error", "dW = -x.T @ dout in the output layer", {}, ("W2",)), _sign_error),
+         "fit, the numbers don't)",
+         Requirements(layer_sizes=Need("layer_sizes with two equal sizes in a row after the "
+                                       "inputs (a square layer)", [3, 6, 6, 4],
+                                       _has_square_layer)),
+         _upstream_of(_square_linear)), _wrong_transpose),
+    (Bug("sign_error", "dW = -x.T @ dout in the output layer", Requirements(),
+         lambda m: (_name_of(m, _linears(m)[-1].params["W"]),)), _sign_error),
     (Bug("tanh_derivative_not_squared", "tanh backward uses 1 - tanh(x) instead of "
-         "1 - tanh(x)^2", {"activation": "tanh"}, ("W1", "b1")), _tanh_derivative_not_squared),
+         "1 - tanh(x)^2", _equal("activation", "tanh"),
+         _upstream_of(lambda m: _first(m, "Tanh"))), _tanh_derivative_not_squared),
     (Bug("relu_mask_from_gradient", "ReLU backward masks with dout > 0 instead of x > 0",
-         {"activation": "relu"}, ("W1", "b1")), _relu_mask_from_gradient),
+         _equal("activation", "relu"), _upstream_of(lambda m: _first(m, "ReLU"))),
+     _relu_mask_from_gradient),
     (Bug("batchnorm_stats_as_constants", "batch-norm backward ignores that the batch mean and "
-         "variance depend on x", {"batchnorm": True}, ("W1", "b1")),
-     _batchnorm_stats_as_constants),
+         "variance depend on x", _equal("batchnorm", True),
+         _upstream_of(lambda m: _first(m, "BatchNorm1d"))), _batchnorm_stats_as_constants),
 ]
 _PATCHES = {bug.name: patch for bug, patch in _BUGS}
 
@@ -200,13 +306,14 @@ def catalog() -> list[Bug]:
 def make_model(bug: Bug | str, seed: int = 0, **overrides: Any):
     """A correct MLP configured to show ``bug`` (tanh unless the bug needs another activation).
 
-    Layer sizes default to ``[3, 6, 4]``; the bug's ``requires`` and ``overrides`` apply on top.
+    Layer sizes default to ``[3, 6, 4]``; an example value for each of the bug's ``requires``
+    and then ``overrides`` apply on top.
     """
     from .nn.model import MLP
 
     bug = _find(bug)
     kwargs: dict[str, Any] = {"layer_sizes": [3, 6, 4], "activation": "tanh", "seed": seed}
-    kwargs.update(bug.requires)
+    kwargs.update({keyword: need.example for keyword, need in bug.requires.items()})
     kwargs.update(overrides)
     sizes = kwargs.pop("layer_sizes")
     return MLP(sizes, **kwargs)
@@ -220,10 +327,17 @@ def _find(bug: Bug | str) -> Bug:
     raise ValueError(f"no bug named {name!r}; see catalog() for the names")
 
 
-def inject(model: Any, name: str):
+def inject(model: Any, name: str, strict: bool = True):
     """A copy of ``model`` with bug ``name`` in its backprop; ``model`` itself is untouched.
 
     The copy's dropout masks are frozen, so it can be gradient-checked with dropout on.
+
+    Parameters
+    ----------
+    strict : bool
+        Check that ``model`` meets ``Bug.requires`` (else the bug could not show, or would
+        break the model in another way). ``strict=False`` skips the check, to show that a bug
+        hides in a model without what it needs (say, ``l2_missing_in_gradient`` at ``l2=0``).
 
     Raises
     ------
@@ -231,6 +345,11 @@ def inject(model: Any, name: str):
         Unknown bug, or a model without what the bug needs (see ``Bug.requires``).
     """
     bug = _find(name)
+    unmet = bug.unmet(model) if strict else []
+    if unmet:
+        example = ", ".join(f"{k}={need.example!r}" for k, need in bug.requires.items())
+        raise ValueError(f"bug {bug.name!r} needs {'; '.join(unmet)}: build the model with "
+                         f"MLP(..., {example}), or use make_model({bug.name!r})")
     buggy = copy.deepcopy(model)
     try:
         _PATCHES[bug.name](buggy)

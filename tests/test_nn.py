@@ -1,5 +1,7 @@
 """The MLP: every layer and model passes the checker; an independent autodiff agrees."""
 
+import re
+
 import autograd.numpy as anp
 import numpy as np
 import pytest
@@ -172,19 +174,176 @@ def test_spiral_reaches_95_percent():
     assert set(history.update_ratios) == {"W1", "W2"}
 
 
-@pytest.mark.parametrize("bad, match", [
-    (lambda X, y: (X[:, :2], y), r"shape \(N, 3\)"),
-    (lambda X, y: (np.where(np.arange(3) == 1, np.nan, X), y), "NaN"),
-    (lambda X, y: (X, y + 10), r"\[0, 4\)"),
-    (lambda X, y: (X, y[:, None]), "shape"),
-])
-def test_bad_input_is_named_and_leaves_the_model_unchanged(bad, match):
-    model = MLP([3, 5, 4], seed=0)
+def _state(model):
+    """Every bit of a model's state: parameters, batch-norm statistics, dropout streams."""
+    out = {k: v.tobytes() for k, v in model.params.items()}
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, BatchNorm1d):
+            out[f"{i}.mean"] = layer.running_mean.tobytes()
+            out[f"{i}.var"] = layer.running_var.tobytes()
+        if isinstance(layer, Dropout):
+            out[f"{i}.rng"] = repr(layer.rng.bit_generator.state)
+    return out
+
+
+_BAD = {
+    "X too narrow": (lambda X, y: (X[:, :2], y), r"shape \(N, 3\)"),
+    "X too wide": (lambda X, y: (np.c_[X, X], y), r"shape \(N, 3\)"),
+    "NaN in X": (lambda X, y: (np.where(np.arange(3) == 1, np.nan, X), y), "NaN"),
+    "Inf in X": (lambda X, y: (np.where(np.arange(3) == 2, -np.inf, X), y), "Inf"),
+    "X of strings": (lambda X, y: (X.astype(str), y), "strings"),
+    "X complex": (lambda X, y: (X + 1j, y), "complex"),
+    "label too large": (lambda X, y: (X, np.where(np.arange(len(y)) == 11, 4, y)), r"\[0, 4\)"),
+    "label negative": (lambda X, y: (X, np.where(np.arange(len(y)) == 0, -1, y)), r"\[0, 4\)"),
+    "y a column": (lambda X, y: (X, y[:, None]), "shape"),
+    "y too short": (lambda X, y: (X, y[:-1]), "shape"),
+    "y of strings": (lambda X, y: (X, np.array(list("abcd"))[y]), "integer"),
+    "y boolean": (lambda X, y: (X, y > 1), "boolean"),
+    "y fractions": (lambda X, y: (X, y + 0.5), "integer"),
+    "one sample for batch norm": (lambda X, y: (X[:1], y[:1]), "at least 2 samples"),
+}
+
+
+@pytest.mark.parametrize("method, case", [
+    (method, case) for method in ("loss_and_grads", "loss", "loss_parts", "forward")
+    for case in _BAD if method != "forward" or case.startswith(("X", "NaN", "Inf", "one"))])
+def test_bad_input_is_named_and_leaves_the_model_unchanged(method, case):
+    # Batch norm and (unfrozen) dropout: a forward in training mode would move the running
+    # statistics and the dropout stream, so the input must be checked before any forward.
+    bad, match = _BAD[case]
+    model = MLP([3, 5, 5, 4], batchnorm=True, dropout=0.3, seed=0)
     X, y = _data("softmax_cross_entropy")
-    before = {k: v.copy() for k, v in model.params.items()}
+    model.loss_and_grads(X, y)  # move the statistics off their initial values
+    before = _state(model)
+    Xb, yb = bad(X, y)
+    call = {"forward": lambda: model.forward(Xb)}.get(method,
+                                                       lambda: getattr(model, method)(Xb, yb))
     with pytest.raises(ValueError, match=match):
-        model.loss_and_grads(*bad(X, y))
-    assert all(np.array_equal(before[k], model.params[k]) for k in before)
+        call()
+    assert _state(model) == before
+    model.loss_and_grads(X, y)  # and a good call does change the state: the test can see it
+    assert _state(model) != before
+
+
+@pytest.mark.parametrize("case", [c for c in _BAD if c != "one sample for batch norm"])
+def test_bad_input_in_evaluation_mode(case):
+    bad, match = _BAD[case]
+    model = MLP([3, 5, 4], batchnorm=True, dropout=0.3, seed=0)
+    X, y = _data("softmax_cross_entropy")
+    before = _state(model)
+    Xb, yb = bad(X, y)
+    with pytest.raises(ValueError, match=match):
+        model.accuracy(Xb, yb)
+    with pytest.raises(ValueError, match=match):
+        model.loss(Xb, yb, training=False)
+    assert _state(model) == before
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "mse"])
+def test_bad_targets_for_regression_losses(loss):
+    model = MLP([3, 5, 4], loss=loss, batchnorm=True, seed=0)
+    X, y = _data(loss)
+    before = _state(model)
+    bad = [(y[:, :2], "shape"), (np.where(y > 0.5, np.nan, y), "NaN"),
+           (np.full(y.shape, "a"), "numbers")]
+    if loss == "binary_cross_entropy":
+        bad.append((y + 1, r"\[0, 1\]"))
+    for yb, match in bad:
+        with pytest.raises(ValueError, match=match):
+            model.loss_and_grads(X, yb)
+    assert _state(model) == before
+    if loss == "binary_cross_entropy":  # 0/1 targets may be boolean
+        assert model.loss(X, y > 0.5, training=False) == model.loss(X, y, training=False)
+
+
+@pytest.mark.parametrize("kw, error, match", [
+    ({"dropout": -0.5}, ValueError, r"dropout .*\[0, 1\).*-0.5"),
+    ({"dropout": 1.0}, ValueError, "dropout"),
+    ({"dropout": np.nan}, ValueError, "dropout"),
+    ({"l2": np.nan}, ValueError, "l2 must be a finite number"),
+    ({"l2": np.inf}, ValueError, "l2"),
+    ({"l2": -0.1}, ValueError, "l2 must be"),
+    ({"l2": "0.1"}, TypeError, "l2 must be a number"),
+    ({"dtype": np.int32}, TypeError, "float dtype.*int32"),
+    ({"dtype": np.complex128}, TypeError, "float dtype"),
+    ({"dtype": "banana"}, TypeError, "float dtype"),
+    ({"layer_sizes": [2.5, 3, 2]}, ValueError, "whole numbers, got 2.5"),
+    ({"layer_sizes": [3, np.nan, 2]}, ValueError, "whole numbers"),
+    ({"layer_sizes": [True, 3, 2]}, TypeError, "ints, got True"),
+    ({"layer_sizes": ["3", 3, 2]}, TypeError, "ints"),
+    ({"layer_sizes": "32"}, TypeError, "list of ints"),
+    ({"layer_sizes": [3]}, ValueError, "at least"),
+    ({"layer_sizes": [3, 0, 2]}, ValueError, ">= 1"),
+    ({"activation": "softplus"}, ValueError, "activation"),
+    ({"loss": "hinge"}, ValueError, "loss"),
+])
+def test_constructor_arguments_are_checked(kw, error, match):
+    sizes = kw.pop("layer_sizes", [3, 4, 2])
+    with pytest.raises(error, match=match):
+        MLP(sizes, **kw)
+
+
+def test_constructor_accepts_numpy_numbers_and_whole_floats():
+    model = MLP(np.array([3, 4, 2]), l2=np.float32(0.5), dropout=np.float64(0.25))
+    assert model.layer_sizes == [3, 4, 2] and all(type(s) is int for s in model.layer_sizes)
+    assert MLP([3.0, 4, 2]).layer_sizes == [3, 4, 2]
+    assert model.l2 == 0.5 and model.dropout == 0.25
+
+
+def test_loss_in_evaluation_mode():
+    model = MLP([3, 6, 5, 4], activation="tanh", batchnorm=True, dropout=0.4, l2=0.1, seed=2)
+    X, y = _data("softmax_cross_entropy")
+    for _ in range(3):
+        model.loss_and_grads(X + 1, y)  # running statistics away from 0 and 1
+    before = _state(model)
+    data, reg = model.loss_parts(X, y, training=False)
+    assert _state(model) == before  # nothing updated, no dropout drawn
+    want, _ = model.loss_fn(model.forward(X, training=False), y)
+    assert data == want and reg == model.reg_loss()
+    assert model.loss(X, y, training=False) == data + reg
+    # the default is unchanged: training mode, the function loss_and_grads differentiates
+    model.freeze_dropout(3)
+    assert model.loss(X, y) == model.loss_and_grads(X, y)[0] != data + reg
+
+
+def test_freeze_dropout_gives_each_layer_its_own_mask():
+    model = MLP([3, 8, 8, 8, 4], dropout=0.5, seed=0)
+    model.freeze_dropout(7)
+    X, y = _data("softmax_cross_entropy")
+    drops = [layer for layer in model.layers if isinstance(layer, Dropout)]
+    assert model.loss(X, y) == model.loss(X, y)  # frozen: deterministic
+    masks = [d.mask.copy() for d in drops]
+    assert all(not np.array_equal(a, b) for i, a in enumerate(masks) for b in masks[i + 1:])
+    for k, mask in enumerate(masks, start=1):  # layer k draws from default_rng([seed, k])
+        want = (np.random.default_rng([7, k]).random(mask.shape) >= 0.5) / 0.5
+        assert np.array_equal(mask, want)
+    model.freeze_dropout(8)
+    model.loss(X, y)
+    assert not np.array_equal(drops[0].mask, masks[0])
+
+
+def test_batchnorm_running_statistics_as_torch():
+    # torch.nn.BatchNorm1d: running_mean <- (1 - m) running_mean + m mean(x);
+    # running_var <- (1 - m) running_var + m var(x) N / (N - 1) (unbiased), m = momentum
+    rng = np.random.default_rng(0)
+    bn = BatchNorm1d(3, momentum=0.1)
+    rm, rv = np.zeros(3), np.ones(3)
+    for n in (5, 2, 9):
+        x = rng.standard_normal((n, 3)) * [1, 2, 3] + [0, 1, -2]
+        out = bn.forward(x, training=True)
+        rm = 0.9 * rm + 0.1 * x.mean(axis=0)
+        rv = 0.9 * rv + 0.1 * x.var(axis=0, ddof=1)
+        np.testing.assert_allclose(bn.running_mean, rm, rtol=1e-15, atol=1e-16)
+        np.testing.assert_allclose(bn.running_var, rv, rtol=1e-15)
+        # the batch itself is normalized with the biased variance
+        np.testing.assert_allclose(out, (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5), atol=1e-14)
+    x = rng.standard_normal((4, 3))
+    np.testing.assert_allclose(bn.forward(x, training=False), (x - rm) / np.sqrt(rv + 1e-5),
+                               rtol=1e-14)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        bn.forward(x[:1], training=True)
+    np.testing.assert_allclose(bn.running_var, rv, rtol=1e-15)
+    assert bn.forward(x[:1], training=False).shape == (1, 3)
 
 
 def test_datasets_are_seeded():
@@ -198,26 +357,84 @@ def test_datasets_are_seeded():
 # --------------------------------------------------------------------------- the bug zoo
 
 
-@pytest.mark.parametrize("bug", bugs.catalog(), ids=lambda b: b.name)
-def test_every_bug_is_caught_where_it_is(bug):
-    model = bugs.make_model(bug, seed=1)
-    model.freeze_dropout(0)
-    rng = np.random.default_rng(0)
+def _zoo_check(bug, sizes, seed):
+    model = bugs.make_model(bug, seed=seed, layer_sizes=sizes)
+    model.freeze_dropout(seed)
+    rng = np.random.default_rng(seed)
     X = rng.standard_normal((16, model.layer_sizes[0]))
     y = rng.integers(0, model.layer_sizes[-1], 16)
-    before = {k: v.copy() for k, v in model.params.items()}
+    before = _state(model)
     report = ge.check_model(bugs.inject(model, bug.name), X, y)
-    assert not report.passed, str(report)
-    if bug.corrupts != ("*",):
-        assert {row.name for row in report.worst(3)} <= set(bug.corrupts), str(report)
     assert ge.check_model(model, X, y).passed  # the original is untouched
-    assert all(np.array_equal(before[k], model.params[k]) for k in before)
+    assert _state(model) == before
+    return model, report
+
+
+@pytest.mark.parametrize("bug", bugs.catalog(), ids=lambda b: b.name)
+@pytest.mark.parametrize("sizes", [None, [4, 8, 8, 3]], ids=["default", "deeper"])
+def test_every_bug_is_caught_where_it_is(bug, sizes):
+    for seed in range(5):
+        model, report = _zoo_check(bug, sizes or bugs.make_model(bug).layer_sizes, seed)
+        corrupted = set(bug.corrupted_params(model))
+        assert not report.passed, str(report)
+        assert {row.name for row in report.worst(3)} <= corrupted, str(report)
+        failing = {k for k, row in report.per_parameter.items() if not row.verdict.passed}
+        assert failing == corrupted, str(report)
+
+
+def test_corrupted_params_follow_the_model():
+    deep = {bug.name: bug.corrupted_params(bugs.make_model(bug, layer_sizes=[4, 8, 8, 3]))
+            for bug in bugs.catalog()}
+    assert deep["l2_missing_in_gradient"] == ("W1", "W2", "W3")
+    assert deep["sign_error"] == ("W3",)
+    assert deep["bias_grad_wrong_axis"] == ("b1",)
+    assert deep["missing_1_over_m"] == ("W1", "b1", "W2", "b2", "W3", "b3")
+    assert deep["wrong_transpose"] == ("W1", "b1")  # W2 (8 x 8) is square; dx flows into layer 1
+    bn = bugs.make_model("tanh_derivative_not_squared", layer_sizes=[4, 8, 8, 3], batchnorm=True)
+    assert bugs.catalog()[8].corrupted_params(bn) == ("W1", "b1", "gamma1", "beta1")
+    for bug in bugs.catalog():  # corrupts: the same, for the model make_model(bug) builds
+        assert bug.corrupts == bug.corrupted_params(bugs.make_model(bug))
+
+
+# a value of each MLP keyword that breaks a requirement
+_VIOLATE = {"l2": 0.0, "dropout": 0.0, "batchnorm": False, "loss": "mse",
+            "layer_sizes": [3, 6, 4], "activation": None}
+
+
+@pytest.mark.parametrize("bug", [b for b in bugs.catalog() if b.requires], ids=lambda b: b.name)
+def test_inject_enforces_requires(bug):
+    model = bugs.make_model(bug)
+    assert bug.unmet(model) == []
+    for keyword, need in bug.requires.items():
+        value = _VIOLATE[keyword]
+        if keyword == "activation":
+            value = "relu" if need.example != "relu" else "tanh"
+        wrong = bugs.make_model(bug, **{keyword: value})
+        before = _state(wrong)
+        with pytest.raises(ValueError, match=rf"needs {re.escape(need.condition)}.*MLP\(\.\.\., "
+                                             rf"{keyword}="):
+            bugs.inject(wrong, bug.name)
+        assert _state(wrong) == before
+
+
+def test_inject_messages():
+    with pytest.raises(ValueError, match=r"needs l2 > 0 \(it has l2=0.0\): build the model with "
+                                         r"MLP\(\.\.\., l2=0.5\)"):
+        bugs.inject(MLP([3, 5, 4], l2=0), "l2_missing_in_gradient")
+    with pytest.raises(ValueError, match="loss='softmax_cross_entropy'"):
+        bugs.inject(MLP([3, 5, 4], loss="mse"), "softmax_no_onehot")
+    # at l2 = 0 the bug has nothing to break: strict=False shows that it hides
+    m = MLP([3, 5, 4], activation="tanh", l2=0, seed=0)
+    X, y = _data("softmax_cross_entropy")
+    assert ge.check_model(bugs.inject(m, "l2_missing_in_gradient", strict=False), X, y).passed
 
 
 def test_catalog_has_at_least_eight_documented_bugs():
     items = bugs.catalog()
     assert len(items) >= 8 and len({b.name for b in items}) == len(items)
     assert all(b.description and isinstance(b.requires, dict) for b in items)
+    assert all(isinstance(n, bugs.Need) for b in items for n in b.requires.values())
+    assert repr(items[4].requires) == "l2 > 0" and not items[0].requires
     with pytest.raises(ValueError, match="catalog"):
         bugs.inject(MLP([2, 3, 2]), "no_such_bug")
 

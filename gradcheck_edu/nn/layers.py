@@ -129,8 +129,8 @@ class Dropout(Layer):
 
     At evaluation (``training=False``) it is the identity. For a gradient check with dropout on,
     freeze the mask: ``freeze(seed)`` makes every forward use the same mask (drawn once per
-    input shape from ``seed``), so two evaluations at the same input agree; ``unfreeze()``
-    returns to a fresh mask per call.
+    input shape from ``seed``, an int or a sequence of ints such as ``(seed, layer_number)``),
+    so two evaluations at the same input agree; ``unfreeze()`` returns to a fresh mask per call.
     """
 
     def __init__(self, p: float = 0.5, rng=None):
@@ -139,10 +139,10 @@ class Dropout(Layer):
             raise ValueError(f"dropout probability must be in [0, 1), got {p}")
         self.p = p
         self.rng = np.random.default_rng(rng)
-        self.frozen_seed: int | None = None
+        self.frozen_seed = None
         self._frozen: dict[tuple, np.ndarray] = {}
 
-    def freeze(self, seed: int = 0) -> None:
+    def freeze(self, seed=0) -> None:
         self.frozen_seed, self._frozen = seed, {}
 
     def unfreeze(self) -> None:
@@ -176,7 +176,8 @@ class BatchNorm1d(Layer):
 
     Training: normalize with the batch mean and (biased) variance and update the running
     statistics ``running_mean``, ``running_var`` with ``momentum``. Evaluation: use the running
-    statistics.
+    statistics. As ``torch.nn.BatchNorm1d``: ``running_var`` is updated with the *unbiased*
+    batch variance (times ``N / (N - 1)``), and training mode needs at least 2 samples.
     """
 
     def __init__(self, n: int, eps: float = 1e-5, momentum: float = 0.1, dtype=np.float64):
@@ -189,9 +190,17 @@ class BatchNorm1d(Layer):
 
     def forward(self, x, training=True):
         if training:
+            n = x.shape[0]
+            if n < 2:
+                raise ValueError(f"batch norm in training mode needs at least 2 samples per "
+                                 f"batch, got {n}: use a larger batch, or training=False (the "
+                                 "running statistics)")
             mean, var = x.mean(axis=0), x.var(axis=0)
-            self.running_mean[...] = (1 - self.momentum) * self.running_mean + self.momentum * mean
-            self.running_var[...] = (1 - self.momentum) * self.running_var + self.momentum * var
+            m = self.momentum
+            self.running_mean[...] = (1 - m) * self.running_mean + m * mean
+            # As torch: the running variance uses the unbiased batch variance, var * N / (N - 1)
+            # (normalizing the batch itself uses the biased var, as it must for the gradient).
+            self.running_var[...] = (1 - m) * self.running_var + m * var * (n / (n - 1))
         else:
             mean, var = self.running_mean, self.running_var
         self.inv_std = 1 / np.sqrt(var + self.eps)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections import OrderedDict
 from typing import Any
 
@@ -46,7 +47,9 @@ class MLP:
     Notes
     -----
     ``loss`` and ``loss_and_grads`` run in training mode (dropout and batch statistics
-    active); ``predict`` runs in evaluation mode.
+    active) unless ``loss(..., training=False)``; ``predict`` and ``accuracy`` run in
+    evaluation mode. Every method checks its data first: bad input raises a ValueError and
+    leaves the model unchanged.
 
     Examples
     --------
@@ -63,18 +66,27 @@ class MLP:
     def __init__(self, layer_sizes, activation: str = "relu",
                  loss: str = "softmax_cross_entropy", l2: float = 0.0, dropout: float = 0.0,
                  batchnorm: bool = False, seed: int = 0, dtype: Any = np.float64):
-        sizes = [int(s) for s in layer_sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"layer_sizes needs at least [inputs, outputs], all >= 1: {sizes}")
+        sizes = _layer_sizes(layer_sizes)
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {activation!r}")
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {list(LOSSES)}, got {loss!r}")
-        if l2 < 0:
-            raise ValueError(f"l2 must be >= 0, got {l2}")
+        l2, dropout = _real("l2", l2), _real("dropout", dropout)
+        if not l2 >= 0:
+            raise ValueError(f"l2 must be a finite number >= 0, got {l2}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout}")
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"dtype must be a float dtype (np.float64 or np.float32), got "
+                            f"{dtype!r}") from None
+        if dtype.kind != "f":
+            raise TypeError(f"dtype must be a float dtype (np.float64 or np.float32), got "
+                            f"{dtype}: the gradients and the checks need real numbers")
         self.layer_sizes, self.activation, self.loss_name = sizes, activation, loss
-        self.l2, self.dropout, self.batchnorm = float(l2), float(dropout), bool(batchnorm)
-        self.dtype = np.dtype(dtype)
+        self.l2, self.dropout, self.batchnorm = l2, dropout, bool(batchnorm)
+        self.dtype = dtype
         self.loss_fn = LOSSES[loss]
         rng = np.random.default_rng(seed)
         init = "he" if activation in ("relu", "leaky_relu") else "xavier"
@@ -103,8 +115,46 @@ class MLP:
         return f"MLP({self.layer_sizes}, activation={self.activation!r}, loss={self.loss_name!r})"
 
     # ------------------------------------------------------------------ checks of the input
+    def check_input(self, X: Any, y: Any = None, training: bool = False):
+        """``X`` (and ``y``) as this model uses them, or a ValueError that says what is wrong.
+
+        Every method that takes data checks it with this before touching the model, so bad
+        input leaves the model (parameters, batch-norm statistics, dropout streams) unchanged.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, inputs)
+            Finite numbers.
+        y : array_like, optional
+            Integer class labels in ``[0, outputs)`` of shape (N,) for softmax cross-entropy;
+            targets of shape (N, outputs) otherwise (in ``[0, 1]`` for binary cross-entropy;
+            shape (N,) is accepted for one output).
+        training : bool
+            Also check what training mode needs (batch norm: at least 2 samples).
+
+        Returns
+        -------
+        X : ndarray of the model's dtype
+        y : ndarray (int64 labels or targets of the model's dtype), only if ``y`` was given
+        """
+        X = self._check_X(X)
+        if training and self.batchnorm and X.shape[0] < 2:
+            raise ValueError(f"batch norm in training mode needs at least 2 samples, got "
+                             f"{X.shape[0]}: use a larger batch, or training=False")
+        if y is None:
+            return X
+        return X, self._check_y(y, X.shape[0])
+
     def _check_X(self, X: Any) -> np.ndarray:
-        X = np.asarray(X, dtype=self.dtype)
+        if np.iscomplexobj(X):
+            raise ValueError("X is complex; the model takes real inputs")
+        if np.asarray(X).dtype.kind in "US":
+            raise ValueError("X holds strings; convert the data to numbers first (a CSV file "
+                             "read as text?)")
+        try:
+            X = np.asarray(X, dtype=self.dtype)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"X must be a 2-D array of numbers: {err}") from None
         if X.ndim != 2 or X.shape[1] != self.layer_sizes[0]:
             raise ValueError(f"X must have shape (N, {self.layer_sizes[0]}) for this model, got "
                              f"{X.shape}")
@@ -120,14 +170,23 @@ class MLP:
         if self.loss_name == "softmax_cross_entropy":
             if y.shape != (n,):
                 raise ValueError(f"y must be integer labels of shape ({n},), got {y.shape}")
-            if y.size and not np.issubdtype(y.dtype, np.integer):
+            if y.dtype == bool:
+                raise ValueError("y is boolean; class labels must be integers in "
+                                 f"[0, {C}): use y.astype(int)")
+            if y.dtype.kind not in "iuf":
+                raise ValueError(f"y must hold integer class labels in [0, {C}), got dtype "
+                                 f"{y.dtype}; encode names as integers first, e.g. "
+                                 "np.unique(y, return_inverse=True)[1]")
+            if y.size and y.dtype.kind == "f":
                 if not np.all(np.mod(y, 1) == 0):
-                    raise ValueError("y must hold integer class labels")
+                    raise ValueError("y must hold integer class labels, got fractions or NaN")
                 y = y.astype(np.int64)
             if y.size and (y.min() < 0 or y.max() >= C):
                 raise ValueError(f"labels must be in [0, {C}) for {C} outputs, got values from "
                                  f"{y.min()} to {y.max()}")
-            return y
+            return y.astype(np.int64, copy=False)
+        if y.dtype.kind not in "biuf":
+            raise ValueError(f"y must hold numbers, got dtype {y.dtype}")
         if y.shape == (n,) and C == 1:
             y = y.reshape(n, 1)
         if y.shape != (n, C):
@@ -148,7 +207,10 @@ class MLP:
         activations : list of ndarray (only with ``return_activations``)
             ``activations[i]`` is the output of ``layers[i]``.
         """
-        a = self._check_X(X)
+        return self._forward(self.check_input(X, training=training), training, return_activations)
+
+    def _forward(self, a: np.ndarray, training: bool, return_activations: bool = False):
+        """``forward`` on an already checked ``X``."""
         acts = []
         for layer in self.layers:
             a = layer.forward(a, training=training)
@@ -178,25 +240,35 @@ class MLP:
         return 0.5 * self.l2 * sum(float(np.sum(W * W)) for k, W in self.params.items()
                                    if k.startswith("W"))
 
-    def loss_parts(self, X: Any, y: Any) -> tuple[float, float]:
-        """(mean data loss, regularization loss), in training mode."""
-        out = self.forward(X, training=True)
-        data, _ = self.loss_fn(out, self._check_y(y, out.shape[0]))
+    def loss_parts(self, X: Any, y: Any, training: bool = True) -> tuple[float, float]:
+        """(mean data loss, regularization loss).
+
+        ``training=True`` (the default) is the function ``loss_and_grads`` differentiates
+        (dropout and batch statistics active, batch-norm running statistics updated);
+        ``training=False`` evaluates the model as ``predict`` does and changes nothing.
+        """
+        X, y = self.check_input(X, y, training=training)
+        out = self._forward(X, training)
+        data, _ = self.loss_fn(out, y)
         return data, self.reg_loss()
 
-    def loss(self, X: Any, y: Any) -> float:
-        """Total loss (data + regularization) on ``(X, y)``, in training mode."""
-        data, reg = self.loss_parts(X, y)
+    def loss(self, X: Any, y: Any, training: bool = True) -> float:
+        """Total loss (data + regularization) on ``(X, y)``; ``training`` as in ``loss_parts``."""
+        data, reg = self.loss_parts(X, y, training=training)
         return data + reg
 
     def loss_and_grads(self, X: Any, y: Any) -> tuple[float, dict[str, np.ndarray]]:
-        """Total loss and its gradient for every parameter (a dict with the keys of ``params``).
+        """Total loss and its gradient for every parameter (a dict with the keys of ``params``),
+        in training mode.
 
         The gradient arrays are the layers' own buffers, overwritten by the next call: copy
         them to keep them.
         """
-        out = self.forward(X, training=True)
-        data, dout = self.loss_fn(out, self._check_y(y, out.shape[0]))
+        # Check before any forward, so that bad input changes nothing (batch-norm statistics,
+        # dropout streams).
+        X, y = self.check_input(X, y, training=True)
+        out = self._forward(X, training=True)
+        data, dout = self.loss_fn(out, y)
         self.backward(dout.astype(self.dtype, copy=False), input_grad=False)
         grads = dict(self._grads)
         if self.l2:
@@ -219,16 +291,21 @@ class MLP:
         """Fraction of correct predictions (classification losses only)."""
         if self.loss_name == "mse":
             raise ValueError("accuracy is defined for classification losses only")
-        pred = self.predict(X)
-        y = self._check_y(y, pred.shape[0])
-        return float(np.mean(pred == y))
+        X, y = self.check_input(X, y)
+        return float(np.mean(self.predict(X) == y))
 
     # ------------------------------------------------------------------ dropout and checks
     def freeze_dropout(self, seed: int = 0) -> None:
-        """Use one fixed dropout mask per input shape, so the loss is deterministic."""
-        for layer in self.layers:
-            if isinstance(layer, Dropout):
-                layer.freeze(seed)
+        """Use one fixed dropout mask per layer and input shape, so the loss is deterministic.
+
+        Dropout layer ``k`` (counting from 1) draws its masks from ``default_rng([seed, k])``:
+        a stream of its own, so two layers of the same width get different masks.
+        """
+        if seed is None:
+            seed = np.random.SeedSequence().entropy  # a fresh random seed, shared by the layers
+        dropouts = [layer for layer in self.layers if isinstance(layer, Dropout)]
+        for k, layer in enumerate(dropouts, start=1):
+            layer.freeze([int(seed), k])
 
     def unfreeze_dropout(self) -> None:
         for layer in self.layers:
@@ -248,3 +325,29 @@ class MLP:
         return {"layers": [{"W": f"W{k}", "b": f"b{k}", "activation": act if k < n else None}
                            for k in range(1, n + 1)],
                 "loss": self.loss_name, "l2": self.l2}
+
+
+def _real(name: str, value: Any) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    return value
+
+
+def _layer_sizes(layer_sizes: Any) -> list[int]:
+    if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__iter__"):
+        raise TypeError(f"layer_sizes must be a list of ints such as [2, 100, 3], got "
+                        f"{layer_sizes!r}")
+    sizes = []
+    for s in layer_sizes:
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Real):
+            raise TypeError(f"layer_sizes must hold ints, got {s!r} in {list(layer_sizes)}")
+        if not float(s).is_integer():
+            raise ValueError(f"layer_sizes must hold whole numbers, got {s!r} in "
+                             f"{list(layer_sizes)}")
+        sizes.append(int(s))
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"layer_sizes needs at least [inputs, outputs], all >= 1: {sizes}")
+    return sizes
