@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import html
+import inspect
+import math
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +19,17 @@ __all__ = ["train", "History"]
 class History:
     """Per-epoch metrics of a training run.
 
-    ``train_loss`` is the mean mini-batch loss of the epoch (training mode); ``train_acc``,
-    ``val_loss``, ``val_acc`` are measured at the end of the epoch. ``grad_norms[name]`` and
-    ``update_ratios[name]`` (``||delta W|| / ||W||`` of the epoch's last step) are per weight.
+    ``train_loss`` is the mean mini-batch loss of the epoch (training mode, as the optimizer
+    saw it). ``data_loss``, ``reg_loss``, ``train_acc``, ``val_loss``, ``val_acc`` are
+    measured on the whole set at the end of the epoch in evaluation mode (no dropout, batch
+    norm with its running statistics, nothing in the model updated). ``grad_norms[name]`` and
+    ``update_ratios[name]`` (``||delta W|| / ||W||``) are per weight, from the epoch's last
+    step. ``step_loss`` is the loss of every step.
+
+    If training stops early, ``stopped_reason`` says why (None: it ran every epoch). An epoch
+    cut short by a non-finite loss is recorded with that loss in ``train_loss`` and NaN for
+    every other metric of the epoch (the step with the non-finite loss is not taken), so every
+    per-epoch list has one entry per epoch run.
     """
 
     train_loss: list = field(default_factory=list)
@@ -29,6 +41,7 @@ class History:
     step_loss: list = field(default_factory=list)
     grad_norms: dict = field(default_factory=dict)
     update_ratios: dict = field(default_factory=dict)
+    stopped_reason: str | None = None
 
     def as_dict(self) -> dict:
         """Per-epoch metrics as name -> list (``step_loss``, per step, is left out)."""
@@ -39,19 +52,129 @@ class History:
         return out
 
 
-class _Progress:
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled = total, enabled
+def _notebook_display(data: dict):
+    """A display handle when running under a Jupyter kernel, else None.
 
-    def update(self, epoch: int, loss: float) -> None:
+    IPython is imported only if it is already loaded (as it is in every kernel), so a script
+    in a terminal never imports it.
+    """
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return None
+    try:
+        shell = ipython.get_ipython()
+    except Exception:  # a broken or stub IPython: fall back to the terminal
+        return None
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return None
+    from IPython.display import display
+
+    return display(data, raw=True, display_id=True)
+
+
+class _Progress:
+    """One line for the whole run.
+
+    In a notebook: a single output updated in place (an HTML progress bar, plain text for
+    other front ends). In a terminal: a line rewritten with ``\\r``. Elsewhere (output to a
+    file or a log): only the final line. Updates are at most every ``interval`` seconds; the
+    last state is always shown.
+    """
+
+    WIDTH = 30
+
+    def __init__(self, total: int, enabled: bool, stream: Any = None, interval: float = 0.1):
+        self.total, self.enabled, self.interval = total, enabled, interval
+        self.stream = stream if stream is not None else sys.stderr
+        self.text, self.epoch, self.shown_at, self.shown_len = "", 0, -math.inf, 0
+        self.handle = None
+        self.tty = False
+        if enabled:
+            self.handle = _notebook_display(self._data(""))
+            isatty = getattr(self.stream, "isatty", None)
+            self.tty = self.handle is None and callable(isatty) and bool(isatty())
+
+    def _line(self) -> str:
+        done = self.WIDTH * self.epoch // self.total
+        return f"[{'#' * done}{'.' * (self.WIDTH - done)}] {self.text}"
+
+    def _data(self, note: str) -> dict:
+        text = self._line() + (f"\n{note}" if note else "")
+        bar = (f"<progress value='{self.epoch}' max='{self.total}' style='width: 20em'>"
+               f"</progress> <code>{html.escape(self.text)}</code>")
+        if note:
+            bar += f"<br><code>{html.escape(note)}</code>"
+        return {"text/plain": text, "text/html": bar}
+
+    def update(self, epoch: int, loss: float, val_loss: float | None = None) -> None:
         if not self.enabled:
             return
-        done = int(30 * epoch / self.total)
-        sys.stderr.write(f"\r[{'#' * done}{'.' * (30 - done)}] epoch {epoch}/{self.total} "
-                         f"loss {loss:.4f}")
-        if epoch == self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+        self.epoch = epoch
+        self.text = f"epoch {epoch}/{self.total}  loss {loss:.4f}"
+        if val_loss is not None:
+            self.text += f"  val {val_loss:.4f}"
+        now = time.monotonic()
+        if now - self.shown_at < self.interval:
+            return
+        self.shown_at = now
+        if self.handle is not None:
+            self.handle.update(self._data(""), raw=True)
+        elif self.tty:
+            self._rewrite(self._line())
+            self.stream.flush()
+
+    def close(self, note: str | None = None) -> None:
+        """Show the final state, and ``note`` (why training stopped) on a line of its own."""
+        if not self.enabled:
+            return
+        if self.handle is not None:
+            self.handle.update(self._data(note or ""), raw=True)
+            return
+        lines = [self._line()] if self.epoch else []
+        lines += [note] if note else []
+        if lines and self.tty:
+            self._rewrite(lines.pop(0))
+            self.stream.write("\n")
+        if lines:
+            self.stream.write("\n".join(lines) + "\n")
+        self.stream.flush()
+
+    def _rewrite(self, line: str) -> None:
+        """Overwrite the terminal line, padding over what is left of a longer one."""
+        self.stream.write("\r" + line.ljust(self.shown_len))
+        self.shown_len = max(self.shown_len, len(line))
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _evaluation_kwargs(method: Any) -> dict:
+    """``{"training": False}`` if ``method`` takes a ``training`` keyword, else ``{}``."""
+    try:
+        params = inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return {}
+    takes = "training" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return {"training": False} if takes else {}
+
+
+def _check_data(model: Any, X: Any, y: Any, what: str):
+    """The model's own check (``check_input``) if it has one, else the row counts."""
+    check = getattr(model, "check_input", None)
+    if callable(check):
+        X, y = check(X, y)
+    else:
+        X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0 or X.shape[0] != y.shape[0]:
+        raise ValueError(f"{what}: X has shape {X.shape} but y has shape {y.shape}; they need "
+                         "one row per sample")
+    if X.shape[0] == 0:
+        raise ValueError(f"{what}: no samples")
+    return X, y
 
 
 def train(model: Any, X: Any, y: Any, optimizer: Any, epochs: int = 10, batch_size: int = 32,
@@ -59,59 +182,107 @@ def train(model: Any, X: Any, y: Any, optimizer: Any, epochs: int = 10, batch_si
           callbacks: Any = ()) -> History:
     """Mini-batch training of ``model`` with ``optimizer``; returns a :class:`History`.
 
-    ``model`` needs ``params``, ``loss_and_grads(X, y)`` (and ``loss``/``accuracy`` for the
-    metrics); ``optimizer`` needs ``step(params, grads)``. Each callback is called as
-    ``callback(epoch, history, model)`` after every epoch; returning True stops training.
-    Training stops early if the loss becomes NaN or Inf.
+    Parameters
+    ----------
+    model
+        Needs ``params`` and ``loss_and_grads(X, y)``; the metrics use ``loss_parts``,
+        ``loss`` and ``accuracy`` when it has them, with ``training=False`` when they take that
+        keyword (an :class:`~gradcheck_edu.nn.MLP` does), so measuring never updates the
+        model. A model's ``check_input(X, y)``, if present, checks all the data first.
+    optimizer
+        Needs ``step(params, grads)``.
+    epochs, batch_size : int
+        Positive. The last batch of an epoch may be smaller.
+    X_val, y_val : array_like, optional
+        Validation data (both or neither).
+    seed : int
+        For the order of the samples in each epoch.
+    progress : bool
+        Show a progress line: updated in place in a terminal and in a notebook.
+    callbacks : sequence of callables
+        Each is called as ``callback(epoch, history, model)`` after every epoch; if any returns
+        a true value, training stops after that epoch.
+
+    Training also stops if the loss becomes NaN or Inf (the step is not taken); see
+    ``History.stopped_reason``.
     """
-    X, y = np.asarray(X), np.asarray(y)
+    epochs = _positive_int("epochs", epochs)
+    batch_size = _positive_int("batch_size", batch_size)
+    if (X_val is None) != (y_val is None):
+        raise ValueError("give both X_val and y_val, or neither")
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not callable(cb):
+            raise TypeError(f"callbacks must be callables cb(epoch, history, model), got {cb!r}")
+    X, y = _check_data(model, X, y, "training data")
+    if X_val is not None:
+        X_val, y_val = _check_data(model, X_val, y_val, "validation data")
     n = X.shape[0]
-    if y.shape[0] != n:
-        raise ValueError(f"X has {n} rows but y has {y.shape[0]}")
+    n_batches = -(-n // batch_size)
     rng = np.random.default_rng(seed)
     hist = History()
     weights = [k for k in model.params if k.startswith("W")]
-    bar = _Progress(epochs, progress)
     has_acc = hasattr(model, "accuracy") and getattr(model, "loss_name", "") != "mse"
-    for epoch in range(1, epochs + 1):
-        order = rng.permutation(n)
-        losses = []
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            loss, grads = model.loss_and_grads(X[idx], y[idx])
-            losses.append(loss)
-            hist.step_loss.append(loss)
-            if not np.isfinite(loss):
+    has_parts = hasattr(model, "loss_parts")
+    parts_kw = _evaluation_kwargs(model.loss_parts) if has_parts else {}
+    loss_kw = _evaluation_kwargs(model.loss) if X_val is not None else {}
+    bar = _Progress(epochs, progress)
+    try:
+        for epoch in range(1, epochs + 1):
+            order = rng.permutation(n)
+            losses = []
+            for b in range(n_batches):
+                idx = order[b * batch_size:(b + 1) * batch_size]
+                loss, grads = model.loss_and_grads(X[idx], y[idx])
+                loss = float(loss)
+                losses.append(loss)
+                hist.step_loss.append(loss)
+                if not np.isfinite(loss):
+                    hist.stopped_reason = (f"the loss became {loss} at epoch {epoch}, batch "
+                                           f"{b + 1} of {n_batches}; that step was not taken")
+                    break
+                if b == n_batches - 1:  # the epoch's last step: gradient norms, update ratios
+                    norms = {k: float(np.linalg.norm(grads[k])) for k in weights}
+                    before = {k: model.params[k].copy() for k in weights}
+                optimizer.step(model.params, grads)
+            hist.train_loss.append(float(np.mean(losses)))
+            stopped = hist.stopped_reason is not None
+            for k in weights:
+                if stopped:
+                    norm = ratio = math.nan
+                else:
+                    norm = norms[k]
+                    w = np.linalg.norm(before[k])
+                    ratio = float(np.linalg.norm(model.params[k] - before[k]) / w) if w > 0 \
+                        else math.inf
+                hist.grad_norms.setdefault(k, []).append(norm)
+                hist.update_ratios.setdefault(k, []).append(ratio)
+            _record_metrics(hist, model, X, y, X_val, y_val, stopped, has_acc, has_parts,
+                            parts_kw, loss_kw)
+            bar.update(epoch, hist.train_loss[-1], hist.val_loss[-1] if hist.val_loss else None)
+            if stopped:
                 break
-            if start + batch_size >= n:  # the epoch's last step: measure the update ratio
-                before = {k: model.params[k].copy() for k in weights}
-                norms = {k: float(np.linalg.norm(grads[k])) for k in weights}
-            optimizer.step(model.params, grads)
-        hist.train_loss.append(float(np.mean(losses)))
-        if len(losses) < -(-n // batch_size):  # stopped early on a non-finite loss
-            before = {k: model.params[k].copy() for k in weights}
-            norms = {k: float("nan") for k in weights}
-        for k in weights:
-            hist.grad_norms.setdefault(k, []).append(norms[k])
-            w = np.linalg.norm(before[k])
-            ratio = np.linalg.norm(model.params[k] - before[k]) / w if w > 0 else np.inf
-            hist.update_ratios.setdefault(k, []).append(float(ratio))
-        finite = np.isfinite(hist.train_loss[-1])
-        if hasattr(model, "loss_parts") and finite:
-            data, reg = model.loss_parts(X, y)
-            hist.data_loss.append(data)
-            hist.reg_loss.append(reg)
-        if has_acc and finite:
-            hist.train_acc.append(model.accuracy(X, y))
-        if X_val is not None and finite:
-            hist.val_loss.append(model.loss(X_val, y_val))
-            if has_acc:
-                hist.val_acc.append(model.accuracy(X_val, y_val))
-        bar.update(epoch, hist.train_loss[-1])
-        if not finite:
-            if progress:
-                sys.stderr.write("\nloss is not finite: training stopped\n")
-            break
-        if any(cb(epoch, hist, model) for cb in callbacks):
-            break
+            asked = [cb for cb in callbacks if cb(epoch, hist, model)]  # every callback runs
+            if asked:
+                name = getattr(asked[0], "__name__", repr(asked[0]))
+                hist.stopped_reason = f"callback {name} stopped training after epoch {epoch}"
+                break
+    finally:
+        bar.close(hist.stopped_reason)
     return hist
+
+
+def _record_metrics(hist: History, model: Any, X, y, X_val, y_val, stopped: bool,
+                    has_acc: bool, has_parts: bool, parts_kw: dict, loss_kw: dict) -> None:
+    """The end-of-epoch metrics, in evaluation mode; NaN for an epoch cut short."""
+    nan = math.nan
+    if has_parts:
+        data, reg = (nan, nan) if stopped else model.loss_parts(X, y, **parts_kw)
+        hist.data_loss.append(float(data))
+        hist.reg_loss.append(float(reg))
+    if has_acc:
+        hist.train_acc.append(nan if stopped else float(model.accuracy(X, y)))
+    if X_val is not None:
+        hist.val_loss.append(nan if stopped else float(model.loss(X_val, y_val, **loss_kw)))
+        if has_acc:
+            hist.val_acc.append(nan if stopped else float(model.accuracy(X_val, y_val)))
