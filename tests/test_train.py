@@ -109,6 +109,18 @@ def test_bad_data_anywhere_is_found_before_the_first_step(where):
     assert _state(model) == before
 
 
+def test_a_last_batch_too_small_for_batch_norm_is_found_before_the_first_step():
+    model = MLP([3, 5, 4], batchnorm=True, seed=0)
+    X, y = np.random.default_rng(0).standard_normal((9, 3)), np.arange(9) % 4
+    before = _state(model)
+    with pytest.raises(ValueError, match="9 samples in batches of 4 leave a batch of 1: batch "
+                                         "norm in training mode needs at least 2 samples"):
+        train(model, X, y, SGD(0.1), epochs=2, batch_size=4, progress=False)
+    assert _state(model) == before
+    hist = train(model, X, y, SGD(0.1), epochs=2, batch_size=3, progress=False)
+    assert len(hist.train_loss) == 2
+
+
 def test_callbacks_must_be_callable():
     X, y = _line_data()
     with pytest.raises(TypeError, match="callbacks"):

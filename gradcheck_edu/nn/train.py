@@ -219,6 +219,14 @@ def train(model: Any, X: Any, y: Any, optimizer: Any, epochs: int = 10, batch_si
         X_val, y_val = _check_data(model, X_val, y_val, "validation data")
     n = X.shape[0]
     n_batches = -(-n // batch_size)
+    smallest = n % batch_size or min(n, batch_size)
+    check = getattr(model, "check_input", None)
+    if callable(check) and "training" in _evaluation_kwargs(check):
+        try:  # what training mode needs of a batch (batch norm: 2 samples), before any step
+            check(X[:smallest], y[:smallest], training=True)
+        except ValueError as err:
+            raise ValueError(f"{n} samples in batches of {batch_size} leave a batch of "
+                             f"{smallest}: {err}. Choose another batch_size") from None
     rng = np.random.default_rng(seed)
     hist = History()
     weights = [k for k in model.params if k.startswith("W")]
