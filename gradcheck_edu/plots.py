@@ -33,6 +33,7 @@ __all__ = [
     "plot_curve_comparison",
     "plot_training_curves",
     "plot_checklist",
+    "plot_runs",
     "DEFAULT_EPS",
 ]
 
@@ -427,13 +428,20 @@ def plot_activation_histograms(stats: list, title: str = "", axes=None):
     else:
         fig = axes[0].figure
     for ax, s in zip(axes, stats):
-        ax.hist(np.ravel(s["values"]), bins=40, color="tab:blue")
-        ax.set_title(f"layer {s['layer']} {s['kind']}\ndead {s['dead']:.0%}, saturated "
-                     f"{s['saturated']:.0%}", fontsize=9)
-        ax.set_xlabel("activation")
+        _activation_histogram(s, ax)
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _activation_histogram(s: dict, ax) -> None:
+    """One layer's activation values, titled with its dead/saturated fractions (when its
+    nonlinearity is known)."""
+    ax.hist(np.ravel(s["values"]), bins=40, color="tab:blue")
+    health = ("dead/saturated not judged" if s["dead"] is None else
+              f"dead {s['dead']:.0%}, saturated {s['saturated']:.0%}")
+    ax.set_title(f"layer {s['layer']} {s['kind']}\n{health}", fontsize=9)
+    ax.set_xlabel("activation")
 
 
 def plot_training_curves(history: Any, ax=None):
@@ -457,13 +465,70 @@ def plot_checklist(report: Any):
     import matplotlib.pyplot as plt
 
     extras = report.extras
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4), layout="constrained")
-    if "history" in extras:
-        plot_training_curves(extras["history"], ax=axes[0])
-    if "lr_finder" in extras:
-        plot_lr_finder(extras["lr_finder"], ax=axes[1])
-    stats = extras.get("activations", [])
-    if stats:
-        axes[2].hist(np.ravel(stats[0]["values"]), bins=40, color="tab:blue")
-        axes[2].set_title(f"layer {stats[0]['layer']} activations: dead {stats[0]['dead']:.0%}")
+    panels = []  # one drawing function per panel that has data
+    history, finder = extras.get("history"), extras.get("lr_finder")
+    if history is not None and len(history.train_loss):
+        panels.append(lambda ax: plot_training_curves(history, ax=ax))
+    if finder is not None and len(finder.lrs):
+        panels.append(lambda ax: plot_lr_finder(finder, ax=ax))
+    for s in extras.get("activations", []):
+        panels.append(lambda ax, s=s: _activation_histogram(s, ax))
+    if not panels:
+        fig, ax = plt.subplots(figsize=(6, 1.5), layout="constrained")
+        ax.axis("off")
+        first = next((i.name for i in report.items if i.passed is False), None)
+        ax.text(0.5, 0.5, "nothing to plot: the checklist stopped before training"
+                + (f" ({first} failed)" if first else ""), ha="center", va="center")
+        return fig
+    cols = min(len(panels), 3)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.7 * cols, 3.8 * rows),
+                             layout="constrained", squeeze=False)
+    for ax, draw in zip(axes.ravel(), panels):
+        draw(ax)
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
+    return fig
+
+
+def plot_runs(runs: Any, metric: str = "val_loss", label: Any = None, ax=None):
+    """One curve per run of a :class:`~gradcheck_edu.diagnose.RunLog` file: ``metric`` per epoch.
+
+    Parameters
+    ----------
+    runs : list of dict or path-like
+        From :func:`~gradcheck_edu.diagnose.load_runs`, or the log file itself.
+    metric : str
+        A per-epoch metric the runs logged (``"train_loss"``, ``"val_loss"``, ...).
+    label : callable, optional
+        ``label(run) -> str`` for the legend; default: the run's name, else its
+        hyperparameters.
+    """
+    from .diagnose.runlog import load_runs
+
+    if not isinstance(runs, (list, tuple)):
+        runs = load_runs(runs)
+    fig, ax = _axes(ax)
+
+    def default_label(run):
+        params = ", ".join(f"{k}={v}" for k, v in run.get("hyperparams", {}).items())
+        return run.get("name") or params or "run"
+
+    label = label or default_label
+    drawn = 0
+    for run in runs:
+        values = []
+        for m in run.get("metrics", []):
+            try:
+                values.append(float(m[metric]))  # "nan" as logged by RunLog reads back as NaN
+            except (KeyError, TypeError, ValueError):
+                values.append(np.nan)
+        if np.isfinite(values).any():
+            ax.plot(np.arange(1, len(values) + 1), values, marker="o", ms=3, label=label(run))
+            drawn += 1
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} of {drawn} run{'s' if drawn != 1 else ''}")
+    if drawn:
+        ax.legend(fontsize=8)
     return fig

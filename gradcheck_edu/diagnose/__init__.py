@@ -6,9 +6,21 @@ regularization). Every check returns a :class:`CheckResult` with numbers, a pass
 and a fix, and never modifies the caller's model or data.
 """
 
-from .checklist import ITEMS, ChecklistReport, checklist
-from .curves import check_regularization, diagnose_capacity, loss_curve_symptoms
-from .data import check_data, check_leakage, expected_initial_loss, label_entropy
+from .checklist import ITEMS, ChecklistReport, checklist, layer_order_warnings
+from .curves import (
+    check_learning_rate,
+    check_regularization,
+    check_update_ratios,
+    diagnose_capacity,
+    loss_curve_symptoms,
+)
+from .data import (
+    check_data,
+    check_leakage,
+    expected_initial_loss,
+    input_blind_loss,
+    label_entropy,
+)
 from .model_checks import (
     LRFinderResult,
     activation_stats,
@@ -21,7 +33,7 @@ from .model_checks import (
     overfit_tiny,
 )
 from .result import CheckResult
-from .runlog import RunLog, load_runs
+from .runlog import RunLog, compare_runs, load_runs
 
 __all__ = [
     "CheckResult",
@@ -29,11 +41,15 @@ __all__ = [
     "check_leakage",
     "expected_initial_loss",
     "label_entropy",
+    "input_blind_loss",
     "loss_curve_symptoms",
+    "check_update_ratios",
+    "check_learning_rate",
     "diagnose_capacity",
     "check_regularization",
     "RunLog",
     "load_runs",
+    "compare_runs",
     "check_initial_loss",
     "overfit_tiny",
     "check_labels",
@@ -46,4 +62,5 @@ __all__ = [
     "checklist",
     "ChecklistReport",
     "ITEMS",
+    "layer_order_warnings",
 ]

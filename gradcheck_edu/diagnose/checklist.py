@@ -15,13 +15,14 @@ not run: its ``passed`` is None and its message says which item to fix first.
 
 from __future__ import annotations
 
+import html
 from typing import Any, Callable
 
 import numpy as np
 
 from ..nn.train import train
-from .curves import check_regularization, diagnose_capacity, loss_curve_symptoms
-from .data import check_data, check_leakage, expected_initial_loss
+from .curves import check_learning_rate, check_regularization, diagnose_capacity
+from .data import check_data, check_leakage, input_blind_loss
 from .model_checks import (
     _default_optimizer,
     _loss_name,
@@ -35,18 +36,25 @@ from .model_checks import (
 )
 from .result import CheckResult
 
-__all__ = ["checklist", "ChecklistReport", "ITEMS"]
+__all__ = ["checklist", "ChecklistReport", "ITEMS", "layer_order_warnings"]
 
 ITEMS = ("data", "labels", "initial_loss", "overfit", "gradients", "activations",
          "learning_rate", "capacity", "regularization")
 
 
 class ChecklistReport:
-    """The checklist's findings: ``items`` in checklist order, each a :class:`CheckResult`."""
+    """The checklist's findings: ``items`` in checklist order, each a :class:`CheckResult`.
 
-    def __init__(self, items: list[CheckResult], extras: dict[str, Any]):
+    ``passed`` is True only when every item ran and passed; ``failed`` lists the items that
+    found a problem and ``not_run`` those that could not run (``passed`` None: their message
+    says why). ``warnings`` are findings that fail no item (e.g. dropout before batch norm).
+    """
+
+    def __init__(self, items: list[CheckResult], extras: dict[str, Any],
+                 warnings: list[str] | None = None):
         self.items = items
         self.extras = extras  # history, lr_finder, activations for the plots
+        self.warnings = list(warnings or [])
 
     def __getitem__(self, name: str) -> CheckResult:
         for item in self.items:
@@ -59,17 +67,24 @@ class ChecklistReport:
         return [item.name for item in self.items if item.passed is False]
 
     @property
+    def not_run(self) -> list[str]:
+        return [item.name for item in self.items if item.passed is None]
+
+    @property
     def passed(self) -> bool:
         """True when no item failed and every item ran."""
         return all(item.passed for item in self.items)
 
     def __str__(self) -> str:
         lines = ["Debugging checklist"] + [str(item) for item in self.items]
+        lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        warnings = "".join(f'<p style="color:#b26a00"><b>warning</b>: {html.escape(w)}</p>'
+                           for w in self.warnings)
         return "<div><b>Debugging checklist</b>" + "".join(
-            item._repr_html_() for item in self.items) + "</div>"
+            item._repr_html_() for item in self.items) + warnings + "</div>"
 
     def plot(self):
         """The figures behind the checklist: training curves, LR finder, activations."""
@@ -78,149 +93,209 @@ class ChecklistReport:
         return plot_checklist(self)
 
 
+def layer_order_warnings(model_or_layers: Any) -> list[str]:
+    """Warn when a dropout layer comes before a batch-norm layer.
+
+    In training, dropout scales the units it keeps by ``1/(1-p)``, which changes the variance
+    of everything downstream; batch norm learns its running variance from that. At evaluation
+    dropout is off, the variance is different, and batch norm normalizes with the wrong
+    statistics (the "variance shift"). A linear layer in between passes the shift on, so
+    ``Dropout -> Linear -> BatchNorm1d`` counts too. Dropout after the last batch-norm layer
+    is safe: in an ``MLP(..., batchnorm=True, dropout=p)`` that is the case with one hidden
+    layer, not with two or more (the first hidden layer's dropout feeds the second's batch
+    norm).
+
+    Takes a model with a list ``layers`` (layer kinds from class names containing "dropout"
+    and "batchnorm") or the list itself.
+    """
+    layers = getattr(model_or_layers, "layers", model_or_layers)
+    if not isinstance(layers, (list, tuple)):
+        return []
+    kinds = [type(layer).__name__.lower() for layer in layers]
+    dropouts = [i for i, k in enumerate(kinds) if "dropout" in k]
+    norms = [i for i, k in enumerate(kinds) if "batchnorm" in k]
+    if not dropouts or not norms or dropouts[0] > norms[-1]:
+        return []
+    i = dropouts[0]
+    j = next(j for j in norms if j > i)
+    return [f"dropout (layer {i}) comes before batch norm (layer {j}): batch norm learns "
+            "its running variance with dropout on and normalizes with it when dropout is off "
+            "(variance shift); put dropout only after the last batch-norm layer"]
+
+
 def _skipped(name: str, why: str) -> CheckResult:
     return CheckResult(name, None, f"not run: {why}")
+
+
+def _data_item(X: np.ndarray, y: np.ndarray, X_val: Any, y_val: Any, task: str) -> CheckResult:
+    """check_data on the training set, and on the validation set with a leakage check."""
+    data = check_data(X, y, task=task)
+    if X_val is None:
+        return data
+    parts = [("", data), ("validation set: ", check_data(X_val, y_val, task=task)),
+             ("", check_leakage(X, X_val))]
+    failed = [(prefix, r) for prefix, r in parts if not r.passed]
+    numbers = dict(data.numbers, validation=parts[1][1].numbers, leakage=parts[2][1].numbers)
+    numbers["blocking"] = any(r.numbers.get("blocking", False) for _, r in failed)
+    if not failed:
+        return CheckResult("data", True, f"{data.message}; validation set clean, no leakage",
+                           "", numbers)
+    return CheckResult("data", False, "; ".join(p + r.message for p, r in failed),
+                       "; ".join(r.fix for _, r in failed), numbers)
+
+
+def _with_lr(make_optimizer: Callable[[], Any], lr: float) -> Callable[[], Any]:
+    def make():
+        opt = make_optimizer()
+        opt.lr = lr
+        return opt
+    return make
+
+
+def _loss_parts(model: Any, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    with np.errstate(all="ignore"):
+        if hasattr(model, "loss_parts"):
+            data, reg = model.loss_parts(X, y)
+            return float(data), float(reg)
+        return float(model.loss(X, y)), 0.0
 
 
 def checklist(make_model: Callable[[], Any], X: Any, y: Any, X_val: Any = None,
               y_val: Any = None, make_optimizer: Callable[[], Any] | None = None,
               epochs: int = 30, batch_size: int = 32, seed: int = 0) -> ChecklistReport:
-    """Run the debugging checklist on a fresh model from ``make_model()``.
+    """Run the debugging checklist on fresh models from ``make_model()``.
 
     Parameters
     ----------
     make_model : callable
-        Returns a fresh, untrained model (``params``, ``loss``, ``loss_and_grads``, ...).
+        Returns a fresh, untrained model (``params``, ``loss``, ``loss_and_grads``, ...; see
+        :mod:`gradcheck_edu.diagnose.model_checks` for the protocol) each time it is called.
     X, y : arrays
         Training data (never modified).
     X_val, y_val : arrays, optional
-        Validation data, for overfitting and leakage.
+        Validation data (both or neither), for overfitting and leakage.
     make_optimizer : callable, optional
         Returns an optimizer with ``step(params, grads)`` and ``lr`` (default: Adam, 1e-3).
     epochs, batch_size : int
         The training run behind the learning-rate, capacity and regularization items.
+    seed : int
+        For the subsets, the sample order and the dropout masks of the checks.
 
     Returns
     -------
     ChecklistReport
         ``print(report)`` shows the boxes; ``report["capacity"].numbers`` the measurements.
+
+    Notes
+    -----
+    A blocking data problem (NaN/Inf, unnormalized features, one class) stops the checklist;
+    other data problems fail the data item and the rest still runs. A failed initial loss,
+    gradient, activation or regularization-strength check stops the training items. When the
+    learning rate fails, the labels and overfit items train with the LR range test's
+    suggestion instead, and capacity is not judged.
     """
+    if (X_val is None) != (y_val is None):
+        given, missing = ("X_val", "y_val") if y_val is None else ("y_val", "X_val")
+        raise ValueError(f"{given} is given but {missing} is None: pass both X_val and y_val "
+                         "(the validation inputs and their labels), or neither")
     X, y = np.asarray(X), np.asarray(y)
     make_optimizer = make_optimizer or _default_optimizer
+    probe = make_model()
+    if make_model() is probe:
+        raise ValueError("make_model() returned the same object twice; it must build a new "
+                         "model on each call (e.g. make_model=lambda: MLP([2, 64, 3]))")
+    name = _loss_name(probe)
     results: dict[str, CheckResult] = {}
     extras: dict[str, Any] = {}
+    warnings = layer_order_warnings(probe)
 
-    data = check_data(X, y)
-    if X_val is not None:
-        leak = check_leakage(X, X_val)
-        if not leak.passed:
-            data = CheckResult("data", False, f"{data.message}; {leak.message}"
-                               if not data.passed else leak.message,
-                               "; ".join(f for f in (data.fix, leak.fix) if f),
-                               {**data.numbers, **leak.numbers})
-    results["data"] = data
-    if not data.passed:
+    def report() -> ChecklistReport:
+        return ChecklistReport([results[n] for n in ITEMS], extras, warnings)
+
+    results["data"] = _data_item(X, y, X_val, y_val,
+                                 "regression" if name == "mse" else "classification")
+    if results["data"].numbers["blocking"]:
         why = "the data check failed; fix the data first (every later check would inherit it)"
-        for name in ITEMS[1:]:
-            results[name] = _skipped(name, why)
-        return ChecklistReport([results[n] for n in ITEMS], extras)
+        results.update({n: _skipped(n, why) for n in ITEMS[1:]})
+        return report()
 
     # Implementation checks on the untrained model.
-    model = make_model()
-    results["initial_loss"] = check_initial_loss(model, X, y)
-    results["activations"] = check_activations(model, X)
-    results["gradients"] = check_gradients(model, X, y, optimizer=make_optimizer(), seed=seed,
+    results["initial_loss"] = check_initial_loss(probe, X, y)
+    results["activations"] = check_activations(probe, X)
+    results["gradients"] = check_gradients(probe, X, y, optimizer=make_optimizer(), seed=seed,
                                            flag_vanishing=results["activations"].passed
                                            is not False)
     extras["activations"] = results["activations"].numbers.get("layers", [])
-    data_loss, reg_loss = (model.loss_parts(X, y) if hasattr(model, "loss_parts")
-                           else (model.loss(X, y), 0.0))
-    regularization = check_regularization(data_loss, reg_loss)
-    blocked = [n for n in ("initial_loss", "gradients", "activations") if
-               results[n].passed is False]
-    if not regularization.passed:
-        blocked.append("regularization")
+    data_loss, reg_loss = _loss_parts(probe, X, y)
+    results["regularization"] = check_regularization(data_loss, reg_loss)
+    blocked = [n for n in ("initial_loss", "gradients", "activations", "regularization")
+               if results[n].passed is False]
     if blocked:
         why = (f"{', '.join(blocked)} failed; fix that first (training would only show the "
                "same problem)")
-        for name in ("labels", "overfit", "learning_rate", "capacity"):
-            results[name] = _skipped(name, why)
-        results["regularization"] = regularization
-        return ChecklistReport([results[n] for n in ITEMS], extras)
+        results.update({n: _skipped(n, why) for n in ITEMS if n not in results})
+        return report()
+    _training_items(results, extras, make_model, make_optimizer, X, y, X_val, y_val,
+                    epochs=epochs, batch_size=batch_size, seed=seed, start=data_loss + reg_loss)
+    return report()
 
-    # Hyperparameters: one training run with the given optimizer, and the LR range test.
-    opt = make_optimizer()
+
+def _training_items(results: dict, extras: dict, make_model: Callable, make_optimizer: Callable,
+                    X: np.ndarray, y: np.ndarray, X_val: Any, y_val: Any, epochs: int,
+                    batch_size: int, seed: int, start: float) -> None:
+    """labels, overfit, learning_rate, capacity and the validation part of regularization."""
     finder = lr_range_test(make_model(), X, y, make_optimizer(), batch_size=batch_size,
                            seed=seed)
     extras["lr_finder"] = finder
+    opt = make_optimizer()
+    lr = getattr(opt, "lr", None)
     trained = make_model()
     history = train(trained, X, y, opt, epochs=epochs, batch_size=batch_size, X_val=X_val,
                     y_val=y_val, seed=seed, progress=False)
     extras["history"] = history
-    lr = getattr(opt, "lr", None)
-    lr_item = loss_curve_symptoms(history.train_loss, start=data_loss + reg_loss)
-    if lr_item.passed and lr is not None and finder.diverged_at is not None \
-            and lr >= finder.diverged_at:
-        lr_item = CheckResult("learning_rate", False,
-                              f"lr {lr:.3g} is beyond {finder.diverged_at:.2g}, where the loss "
-                              "diverged in the LR range test", "lower the learning rate to about "
-                              "the suggestion", dict(lr_item.numbers, symptom="too high"))
-    lr_item.numbers.update(lr=lr, suggestion=finder.suggestion)
-    lr_item.message += (f" (lr {lr if lr is not None else float('nan'):.3g}; the LR range test "
-                        f"suggests {finder.suggestion:.2g})")
-    make_opt = make_optimizer
-    results["labels"] = check_labels(make_model, X, y, make_optimizer, seed=seed)
-    if lr_item.numbers.get("symptom") in ("explodes", "oscillates", "too high"):
-        def make_opt():  # the remaining checks train with the suggested learning rate
-            o = make_optimizer()
-            o.lr = finder.suggestion
-            return o
-
-        if not results["labels"].passed:  # maybe only the learning rate was in the way
-            results["labels"] = check_labels(make_model, X, y, make_opt, seed=seed)
-    if not results["labels"].passed:
-        make_opt = make_optimizer
-        lr_item = _skipped("learning_rate", "the labels do not match the inputs; a loss curve "
-                           "on unlearnable labels says nothing about the learning rate")
-    results["learning_rate"] = lr_item
+    lr_item = check_learning_rate(history.train_loss, lr=lr, start=start,
+                                  update_ratios=results["gradients"].numbers.get(
+                                      "update_ratios"),
+                                  suggestion=finder.suggestion, diverged_at=finder.diverged_at)
+    # With a failed learning rate, labels and overfit would only repeat it: they use the
+    # LR range test's suggestion instead.
+    make_opt = _with_lr(make_optimizer, finder.suggestion) if lr_item.passed is False \
+        else make_optimizer
+    results["labels"] = labels = check_labels(make_model, X, y, make_opt, seed=seed)
     results["overfit"] = overfit_tiny(make_model, X, y, make_opt, batch_size=batch_size,
                                       seed=seed)
+    if labels.passed is False and lr_item.passed is False:
+        lr_item = _skipped("learning_rate", "the labels do not match the inputs; a loss curve "
+                           "on unlearnable labels says nothing about the learning rate")
+    if results["overfit"].passed is False and (labels.passed is False or
+                                               lr_item.passed is False):
+        why = ("the labels do not match the inputs, and memorizing noise is slower"
+               if labels.passed is False else f"the learning rate failed, and even at the LR "
+               f"range test's suggestion {finder.suggestion:.2g} the loss did not reach ~0")
+        results["overfit"] = CheckResult(
+            "overfit", None, f"{results['overfit'].message}; not judged: {why} (fix that "
+            "first)", numbers=results["overfit"].numbers)
+    results["learning_rate"] = lr_item
+    regularization = results["regularization"]
+    if lr_item.passed is False or labels.passed is False:
+        why = ("the learning rate failed" if labels.passed is not False
+               else "the labels do not match the inputs")
+        results["capacity"] = _skipped("capacity", f"{why}; the training curve says nothing "
+                                       "about capacity until that is fixed")
+        regularization.message += f"; validation not judged: {why}"
+        return
     name = _loss_name(trained)
-    chance = expected_initial_loss(y, name, n_classes=_n_outputs(trained)
-                                   if name == "softmax_cross_entropy" else None)
-    if lr_item.passed is False:
-        results["capacity"] = _skipped("capacity", "the learning rate failed; the training "
-                                       "curve says nothing about capacity until it is fixed")
-    elif not results["labels"].passed:
-        results["capacity"] = _skipped("capacity", "the labels do not match the inputs; no "
-                                       "model can fit them")
-    else:
-        results["capacity"] = diagnose_capacity(history.train_loss, history.val_loss or None,
-                                                chance_loss=chance)
-    if results["overfit"].passed is False and results["capacity"].passed is False and \
-            results["gradients"].passed:
+    fit_curve = history.data_loss or history.train_loss
+    chance = input_blind_loss(y, name, _n_outputs(trained) if name != "mse" else None)
+    results["capacity"] = diagnose_capacity(fit_curve, chance_loss=chance)
+    if results["overfit"].passed is False and results["capacity"].passed is False:
         results["overfit"] = CheckResult(
             "overfit", None, f"{results['overfit'].message}; the gradients are right and the "
             "model underfits the full set too, so this is the capacity problem below",
             numbers=results["overfit"].numbers)
-    if history.val_loss and history.train_loss and np.isfinite(history.train_loss[-1]):
-        gap = (history.val_loss[-1] - history.train_loss[-1]) / max(history.train_loss[-1],
-                                                                    1e-12)
-        regularization = check_regularization(data_loss, reg_loss, val_gap=gap)
-    dropout_first = _dropout_before_batchnorm(trained)
-    if dropout_first:
-        regularization.message += ("; warning: dropout comes before batch norm, which shifts "
-                                   "the variance between training and evaluation")
-    results["regularization"] = regularization
-    return ChecklistReport([results[n] for n in ITEMS], extras)
-
-
-def _dropout_before_batchnorm(model: Any) -> bool:
-    kinds = [type(layer).__name__ for layer in getattr(model, "layers", [])]
-    seen_dropout = False
-    for kind in kinds:
-        if kind == "Dropout":
-            seen_dropout = True
-        elif kind == "BatchNorm1d" and seen_dropout:
-            return True
-    return False
+    if history.val_loss:
+        train_total = (np.add(history.data_loss, history.reg_loss) if history.data_loss
+                       else history.train_loss)
+        results["regularization"] = check_regularization(
+            regularization.numbers["data_loss"], regularization.numbers["reg_loss"],
+            train_loss=train_total, val_loss=history.val_loss)
