@@ -57,7 +57,9 @@ class Linear(Layer):
 
     def forward(self, x, training=True):
         self.x = x
-        return x @ self.params["W"] + self.params["b"]
+        out = x @ self.params["W"]
+        out += self.params["b"]  # out = x W + b, adding b in place
+        return out
 
     def backward(self, dout, need_dx=True):
         """Fill ``grads`` and return ``dx``; ``need_dx=False`` skips ``dx`` (returns None),

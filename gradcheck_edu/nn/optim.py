@@ -58,6 +58,16 @@ class _Optimizer:
         self.lr, self.clip_value, self.clip_norm = float(lr), clip_value, clip_norm
         self.state: dict = {}
         self.t = 0
+        self._buffers: dict = {}
+
+    def _scratch(self, name: str, p: np.ndarray, count: int) -> list:
+        """``count`` work arrays shaped like ``p``, kept between steps: a large temporary per
+        step costs more than the arithmetic (fresh memory is paged in each time)."""
+        bufs = self._buffers.get(name)
+        if bufs is None or len(bufs) < count or bufs[0].shape != p.shape \
+                or bufs[0].dtype != p.dtype:
+            bufs = self._buffers[name] = [np.empty_like(p) for _ in range(count)]
+        return bufs
 
     def _prepare(self, params: dict, grads: dict) -> dict:
         missing = [k for k in params if k not in grads]
@@ -105,7 +115,9 @@ class SGD(_Optimizer):
                     self.state[k] += g
                 buf = self.state[k]
                 g = g + self.momentum * buf if self.nesterov else buf
-            p -= self.lr * g
+            step = self._scratch(k, p, 1)[0]  # lr * g, without a fresh temporary each step
+            np.multiply(g, self.lr, out=step)
+            p -= step
 
 
 class Adam(_Optimizer):
@@ -134,13 +146,19 @@ class Adam(_Optimizer):
             if self.weight_decay:
                 g = g + self.weight_decay * p
             m, v = self.state.setdefault(k, (np.zeros_like(p), np.zeros_like(p)))
+            # The same arithmetic as the comments, in two scratch arrays (no temporaries).
+            step, denom = self._scratch(k, p, 2)
             m *= b1
-            m += (1 - b1) * g
+            m += np.multiply(g, 1 - b1, out=step)                # m += (1 - b1) g
             v *= b2
-            v += (1 - b2) * g * g
-            m_hat = m / (1 - b1**t)
-            v_hat = v / (1 - b2**t)
-            p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+            v += np.multiply(np.multiply(g, 1 - b2, out=step), g, out=step)  # += (1 - b2) g^2
+            np.divide(m, 1 - b1**t, out=step)                    # m_hat = m / (1 - b1^t)
+            np.divide(v, 1 - b2**t, out=denom)                   # v_hat = v / (1 - b2^t)
+            np.sqrt(denom, out=denom)
+            denom += self.eps                                    # sqrt(v_hat) + eps
+            step *= self.lr
+            step /= denom
+            p -= step                                            # p -= lr m_hat / denom
 
 
 class _Schedule:
