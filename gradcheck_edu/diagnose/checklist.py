@@ -246,13 +246,11 @@ def _training_items(results: dict, extras: dict, make_model: Callable, make_opti
     """labels, overfit, learning_rate, capacity and the validation part of regularization."""
     finder = lr_range_test(make_model(), X, y, make_optimizer(), batch_size=batch_size,
                            seed=seed)
-    extras["lr_finder"] = finder
-    opt = make_optimizer()
+    opt, trained = make_optimizer(), make_model()
     lr = getattr(opt, "lr", None)
-    trained = make_model()
     history = train(trained, X, y, opt, epochs=epochs, batch_size=batch_size, X_val=X_val,
                     y_val=y_val, seed=seed, progress=False)
-    extras["history"] = history
+    extras.update(lr_finder=finder, history=history)
     lr_item = check_learning_rate(history.train_loss, lr=lr, start=start,
                                   update_ratios=results["gradients"].numbers.get(
                                       "update_ratios"),
@@ -261,33 +259,45 @@ def _training_items(results: dict, extras: dict, make_model: Callable, make_opti
     # LR range test's suggestion instead.
     make_opt = _with_lr(make_optimizer, finder.suggestion) if lr_item.passed is False \
         else make_optimizer
-    results["labels"] = labels = check_labels(make_model, X, y, make_opt, seed=seed)
-    results["overfit"] = overfit_tiny(make_model, X, y, make_opt, batch_size=batch_size,
-                                      seed=seed)
-    if labels.passed is False and lr_item.passed is False:
-        lr_item = _skipped("learning_rate", "the labels do not match the inputs; a loss curve "
-                           "on unlearnable labels says nothing about the learning rate")
-    if results["overfit"].passed is False and (labels.passed is False or
-                                               lr_item.passed is False):
-        why = ("the labels do not match the inputs, and memorizing noise is slower"
-               if labels.passed is False else f"the learning rate failed, and even at the LR "
-               f"range test's suggestion {finder.suggestion:.2g} the loss did not reach ~0")
-        results["overfit"] = CheckResult(
-            "overfit", None, f"{results['overfit'].message}; not judged: {why} (fix that "
-            "first)", numbers=results["overfit"].numbers)
-    results["learning_rate"] = lr_item
-    regularization = results["regularization"]
-    if lr_item.passed is False or labels.passed is False:
-        why = ("the learning rate failed" if labels.passed is not False
-               else "the labels do not match the inputs")
-        results["capacity"] = _skipped("capacity", f"{why}; the training curve says nothing "
-                                       "about capacity until that is fixed")
-        regularization.message += f"; validation not judged: {why}"
+    labels = check_labels(make_model, X, y, make_opt, seed=seed)
+    overfit = overfit_tiny(make_model, X, y, make_opt, batch_size=batch_size, seed=seed)
+    results.update(labels=labels, learning_rate=lr_item, overfit=overfit)
+    if labels.passed is False or lr_item.passed is False:
+        _blame_the_first_failure(results, finder.suggestion)
         return
+    _curve_items(results, history, y, trained)
+
+
+def _not_judged(item: CheckResult, why: str) -> CheckResult:
+    return CheckResult(item.name, None, f"{item.message}; not judged: {why}",
+                       numbers=item.numbers)
+
+
+def _blame_the_first_failure(results: dict, suggestion: float) -> None:
+    """Misaligned labels or a failed learning rate make the later items repeat that failure:
+    the items that depend on it are not judged (passed None, with the reason)."""
+    bad_labels = results["labels"].passed is False
+    why = "the labels do not match the inputs" if bad_labels else "the learning rate failed"
+    if bad_labels and results["learning_rate"].passed is False:
+        results["learning_rate"] = _not_judged(results["learning_rate"], why + "; a loss "
+                                               "curve on unlearnable labels says nothing about "
+                                               "the learning rate")
+    if results["overfit"].passed is False:
+        results["overfit"] = _not_judged(results["overfit"], why + (
+            ", and memorizing noise is slower" if bad_labels else
+            f", and even at the LR range test's suggestion {suggestion:.2g} the loss did not "
+            "reach ~0") + " (fix that first)")
+    results["capacity"] = _skipped("capacity", f"{why}; the training curve says nothing "
+                                   "about capacity until that is fixed")
+    results["regularization"].message += f"; validation not judged: {why}"
+
+
+def _curve_items(results: dict, history: Any, y: np.ndarray, trained: Any) -> None:
+    """capacity from the training curve, overfitting from the validation curve."""
     name = _loss_name(trained)
-    fit_curve = history.data_loss or history.train_loss
     chance = input_blind_loss(y, name, _n_outputs(trained) if name != "mse" else None)
-    results["capacity"] = diagnose_capacity(fit_curve, chance_loss=chance)
+    results["capacity"] = diagnose_capacity(history.data_loss or history.train_loss,
+                                            chance_loss=chance)
     if results["overfit"].passed is False and results["capacity"].passed is False:
         results["overfit"] = CheckResult(
             "overfit", None, f"{results['overfit'].message}; the gradients are right and the "
@@ -296,6 +306,7 @@ def _training_items(results: dict, extras: dict, make_model: Callable, make_opti
     if history.val_loss:
         train_total = (np.add(history.data_loss, history.reg_loss) if history.data_loss
                        else history.train_loss)
+        strength = results["regularization"].numbers
         results["regularization"] = check_regularization(
-            regularization.numbers["data_loss"], regularization.numbers["reg_loss"],
-            train_loss=train_total, val_loss=history.val_loss)
+            strength["data_loss"], strength["reg_loss"], train_loss=train_total,
+            val_loss=history.val_loss)
