@@ -23,6 +23,7 @@ import math
 import numbers
 import warnings
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -168,17 +169,55 @@ class _Target:
             return self.f(self.arrays[0].item())
         return self.f(self.arg)
 
-    def components(self, indices: Iterable[int] | None = None) -> list[tuple[int, tuple]]:
-        """(leaf position, index) pairs, for all of theta in order or for the given flat indices."""
-        if indices is None:
-            return [(k, idx) for k, leaf in enumerate(self.spec.leaves)
-                    for idx in np.ndindex(leaf.shape)]
-        return [self.spec.leaf_index(int(i)) for i in indices]
+    def components(self, indices: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The components to perturb as two int64 arrays: the position of each one's leaf in
+        ``spec.leaves`` and its flat (C-order) index inside that leaf. All of theta in order, or
+        the given flat indices of theta. Arrays, not a list of tuples: a full check of a large
+        model keeps 16 bytes per component here."""
+        return _components(self.spec, indices)
 
-    def label(self, comp: tuple[int, tuple]) -> str:
-        k, idx = comp
-        name = self.spec.leaves[k].name
-        return f"{name}[{', '.join(map(str, idx))}]" if idx else name
+    def label(self, k: int, flat: int) -> str:
+        """``"W1[2, 0]"``: the name of leaf ``k`` and the index of its flat entry ``flat``."""
+        return _label(self.spec, k, flat)
+
+    def perturbed_values(self, leaf: np.ndarray, flat: np.ndarray, steps: np.ndarray,
+                         offsets: tuple[float, ...], f0: float
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        return _perturbed_values(self, leaf, flat, steps, offsets, f0)
+
+
+def _components(spec: Any, indices: Iterable[int] | None) -> tuple[np.ndarray, np.ndarray]:
+    sizes = np.array([leaf.size for leaf in spec.leaves], dtype=np.int64)
+    starts = np.array([leaf.offset for leaf in spec.leaves], dtype=np.int64)
+    if indices is None:
+        leaf = np.repeat(np.arange(sizes.size, dtype=np.int64), sizes)
+        return leaf, np.arange(spec.size, dtype=np.int64) - starts[leaf]
+    i = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if i.size and not (np.all(i >= -spec.size) and np.all(i < spec.size)):
+        bad = int(i[(i < -spec.size) | (i >= spec.size)][0])
+        raise IndexError(f"index {bad} is out of range for a theta of size {spec.size}")
+    i = i % max(spec.size, 1)
+    # the first leaf that ends after i (empty leaves end where they start, so are skipped)
+    leaf = np.searchsorted(starts + sizes, i, side="right").astype(np.int64)
+    return leaf, i - starts[leaf]
+
+
+def _label(spec: Any, k: int, flat: int) -> str:
+    leaf = spec.leaves[int(k)]
+    if not leaf.shape:
+        return leaf.name
+    index = np.unravel_index(int(flat), leaf.shape)
+    return f"{leaf.name}[{', '.join(str(int(j)) for j in index)}]"
+
+
+def _flat_view(arr: np.ndarray) -> Any:
+    """Something that reads and writes ``arr``'s entries by flat index, in place: a 1-D view for
+    a C-contiguous array, else the array's flat iterator (which writes through to it)."""
+    if arr.flags.c_contiguous:
+        view = arr.reshape(-1)
+        if np.shares_memory(view, arr) or arr.size == 0:
+            return view
+    return arr.flat
 
 
 def _check_leaf_perturbable(name: str, value: Any) -> None:
@@ -235,23 +274,28 @@ def _check_eps(eps: Any) -> float:
     return eps
 
 
-def _steps(target: _Target, comps: list, eps: float | None, method: str) -> np.ndarray:
+def _steps(target: _Target, leaf: np.ndarray, flat: np.ndarray, eps: float | None,
+           method: str) -> np.ndarray:
     """Step for each component: eps itself, or the default step scaled by |theta_i|."""
     if eps is None:
-        values = np.array([abs(target.arrays[k][idx]) for k, idx in comps], dtype=np.float64)
+        values = np.empty(leaf.size)
+        for k, arr in enumerate(target.arrays):
+            pos = np.flatnonzero(leaf == k)
+            if pos.size:
+                values[pos] = np.abs(np.asarray(arr).reshape(-1)[flat[pos]])
         return default_step(values, method)
     eps = _check_eps(eps)
     if method != "complex":
         for k, arr in enumerate(target.arrays):
             moved = (arr + arr.dtype.type(eps)) == arr
             if np.any(moved):
-                idx = np.unravel_index(int(np.argmax(moved)), arr.shape) if arr.ndim else ()
+                i = int(np.argmax(moved))
                 raise StepTooSmallError(
-                    f"eps={eps:g} is too small: at {target.label((k, tuple(map(int, idx))))} = "
-                    f"{arr[idx]!r}, theta + eps == theta in {arr.dtype}. Use a larger eps "
-                    "(or eps=None for the default step)"
+                    f"eps={eps:g} is too small: at {target.label(k, i)} = "
+                    f"{np.asarray(arr).reshape(-1)[i]!r}, theta + eps == theta in {arr.dtype}. "
+                    "Use a larger eps (or eps=None for the default step)"
                 )
-    return np.full(len(comps), eps)
+    return np.full(leaf.size, eps)
 
 
 # --------------------------------------------------------------------------- the evaluation loop
@@ -284,40 +328,64 @@ def _side(offset: float) -> str:
     return f"theta {'+' if offset > 0 else '-'} {abs(offset):g}*eps"
 
 
-def _perturbed_values(target: _Target, comps: list, steps: np.ndarray,
+def _representable_steps(arr: np.ndarray, x: np.ndarray, steps: np.ndarray, target: Any,
+                         k: int, flat: np.ndarray) -> np.ndarray:
+    """The steps the floats can represent, ``(x + h) - x`` in ``arr``'s dtype: what f sees."""
+    h = (x + steps.astype(arr.dtype)) - x
+    if np.any(h == 0):
+        j = int(np.argmax(h == 0))
+        raise StepTooSmallError(
+            f"the step {steps[j]:g} vanishes at {target.label(k, int(flat[j]))} = {x[j]!r}: "
+            f"theta + eps == theta in {arr.dtype}. Use a larger eps"
+        )
+    return h
+
+
+def _perturbed_values(target: _Target, leaf: np.ndarray, flat: np.ndarray, steps: np.ndarray,
                       offsets: tuple[float, ...], f0: float) -> tuple[np.ndarray, np.ndarray]:
     """f at theta + offset*h along each component: values (n_comp, n_offsets) and steps h.
 
-    Only the f calls cost anything here: each component of the caller's arrays is set, f is
-    called, and the original value is put back in ``finally``.
+    Only the f calls cost anything here: each component of the caller's arrays is set in place
+    (through a flat view, no copy of theta), f is called, and the original value is put back, in
+    ``finally`` too. The points are computed once per leaf, in the leaf's dtype.
     """
-    values = np.empty((len(comps), len(offsets)))
-    h_used = np.empty(len(comps))
-    arrays = target.arrays
-    for j, (k, idx) in enumerate(comps):
-        arr = arrays[k]
-        x = arr[idx]
-        # The step the float can represent: (x + h) - x, not h, is what f actually sees.
-        h = float((x + arr.dtype.type(steps[j])) - x)
-        if h == 0.0:
-            raise StepTooSmallError(
-                f"the step {steps[j]:g} vanishes at {target.label((k, idx))} = {x!r}: "
-                f"theta + eps == theta in {arr.dtype}. Use a larger eps"
-            )
-        h_used[j] = h
+    values = np.empty((leaf.size, len(offsets)))
+    h_used = np.empty(leaf.size)
+    call = target.call
+    for k, arr in enumerate(target.arrays):
+        pos = np.flatnonzero(leaf == k)
+        if pos.size == 0:
+            continue
+        view = _flat_view(arr)
+        fl = flat[pos]
+        x = np.asarray(arr).reshape(-1)[fl]  # the originals, in the array's own dtype
+        h = _representable_steps(arr, x, steps[pos], target, k, fl)
+        h_used[pos] = h
+        # Python floats for float64 (cheapest to write); the dtype's own scalars otherwise.
+        as_list = (lambda a: a.tolist()) if arr.dtype == np.float64 else list
+        points = [None if o == 0 else as_list(x + arr.dtype.type(o) * h) for o in offsets]
+        originals, where, rows = as_list(x), fl.tolist(), pos.tolist()
+        current = None
         try:
-            for m, offset in enumerate(offsets):
-                if offset == 0:
-                    values[j, m] = f0
-                    continue
-                arr[idx] = x + offset * h
-                v = _real_scalar(target.call())
-                if not math.isfinite(v):
-                    _check_finite(v, f"at {_side(offset)} in component {target.label((k, idx))}"
-                                     f" (eps={h:.3g})")
-                values[j, m] = v
+            for j, i in enumerate(where):
+                current = j
+                for m, offset in enumerate(offsets):
+                    if offset == 0:
+                        values[rows[j], m] = f0
+                        continue
+                    view[i] = points[m][j]
+                    v = call()
+                    if type(v) is not float:
+                        v = _real_scalar(v)
+                    if not math.isfinite(v):
+                        _check_finite(v, f"at {_side(offset)} in component "
+                                         f"{target.label(k, i)} (eps={float(h[j]):.3g})")
+                    values[rows[j], m] = v
+                view[i] = originals[j]
+                current = None
         finally:
-            arr[idx] = x
+            if current is not None:
+                view[where[current]] = originals[current]
     return values, h_used
 
 
@@ -337,46 +405,162 @@ def _complex_scalar(value: Any, where: str) -> complex:
     return complex(value)
 
 
-def _complex_step_gradient(target: _Target, comps: list, steps: np.ndarray) -> np.ndarray:
+def _complex_step_gradient(target: _Target, leaf: np.ndarray, flat: np.ndarray,
+                           steps: np.ndarray) -> np.ndarray:
     """Im f(theta + i h e_k) / h for each component: no subtraction, no cancellation."""
-    grad = np.empty(len(comps))
-    for j, (k, idx) in enumerate(comps):
-        arr = target.arrays[k]
-        x = arr[idx]
+    grad = np.empty(leaf.size)
+    for j in range(leaf.size):
+        k, i = int(leaf[j]), int(flat[j])
+        view = _flat_view(target.arrays[k])
+        x = view[i]
         h = float(steps[j])
         try:
-            arr[idx] = x + 1j * h
-            where = f"at theta + i*eps in component {target.label((k, idx))}"
+            view[i] = x + 1j * h
+            where = f"at theta + i*eps in component {target.label(k, i)}"
             v = _complex_scalar(target.call(), where)
             _check_finite(abs(v), where)
         finally:
-            arr[idx] = x
+            view[i] = x
         grad[j] = v.imag / h
     return grad
 
 
-class _Estimate:
-    """Everything one pass of finite differences measured (used by the gradient checks)."""
+class _BatchTarget:
+    """theta for an ``f`` that takes a batch of flat theta vectors, shape (k, n) (``vectorized``).
 
-    def __init__(self, f, theta, eps, method, indices=None):
+    theta is flattened to float64 once. f receives a read-only block of rows that equal theta
+    except for one perturbed entry each; the block is filled with theta once, and only the
+    touched entries are set before a call and put back after it.
+    """
+
+    def __init__(self, f: Callable, theta: Any, complex_step: bool, batch_size: int | None):
+        if not callable(f):
+            raise TypeError(f"f must be a function f(T) -> values, got {type(f).__name__}")
+        if isinstance(theta, (bool, np.bool_)):
+            raise TypeError("theta is a boolean; pass a number or an array of floats")
+        if isinstance(theta, np.ndarray) and theta.dtype in (np.float16, np.float32):
+            warnings.warn("theta is low precision; it is flattened to float64 for a vectorized "
+                          "f", PrecisionWarning, stacklevel=4)
+        if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.f, self.complex_step, self.batch_size = f, complex_step, batch_size
+        self.theta0, self.spec = flatten(theta)
+        self.scalar = isinstance(theta, numbers.Number) and not isinstance(theta, np.ndarray)
+        self.arg = theta if isinstance(theta, np.ndarray) else None
+        self.arrays = [self.theta0[leaf.offset: leaf.offset + leaf.size].reshape(leaf.shape)
+                       for leaf in self.spec.leaves]
+        self._starts = np.array([leaf.offset for leaf in self.spec.leaves], dtype=np.int64)
+        self._block = np.empty((0, self.theta0.size))
+
+    def label(self, k: int, flat: int) -> str:
+        return _label(self.spec, k, flat)
+
+    def base_value(self) -> float | complex:
+        base = self.theta0.astype(np.complex128) if self.complex_step else self.theta0
+        none = np.empty(0, dtype=np.int64)
+        f0 = _batch_values(self.f, np.stack([base, base]), self.spec, none,
+                           "the unperturbed theta", self.complex_step)
+        if f0[0] != f0[1]:
+            raise ValueError(
+                f"f is not deterministic: two evaluations at the same theta returned {f0[0]!r} "
+                f"and {f0[1]!r}. Fix the random seed inside f or disable dropout while checking")
+        return complex(f0[0]) if self.complex_step else float(f0[0])
+
+    def _rows(self, n_comp: int) -> np.ndarray:
+        """The work block, every row equal to theta (complex for the complex step)."""
+        n = self.theta0.size
+        k = self.batch_size or max(1, (1 << 22) // max(n, 1))  # about 32 MB
+        k = max(1, min(int(k), n_comp))
+        dtype = np.complex128 if self.complex_step else np.float64
+        if self._block.shape[0] < k or self._block.dtype != dtype:
+            self._block = np.empty((k, n), dtype=dtype)
+            self._block[:] = self.theta0
+        return self._block
+
+    def _batches(self, leaf: np.ndarray, flat: np.ndarray):
+        """(slice of components, their theta positions, the block, a read-only view of it)."""
+        pos = self._starts[leaf] + flat
+        T = self._rows(pos.size)
+        k = T.shape[0]
+        for s in range(0, pos.size, k):
+            sl = slice(s, min(s + k, pos.size))
+            block = T[: sl.stop - s]
+            view = block.view()
+            view.flags.writeable = False  # f must not change its input: the block is reused
+            yield sl, pos[sl], block, view
+
+    def perturbed_values(self, leaf: np.ndarray, flat: np.ndarray, steps: np.ndarray,
+                         offsets: tuple[float, ...], f0: float
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        x = self.theta0[self._starts[leaf] + flat]
+        h = np.empty(leaf.size)
+        for k in np.unique(leaf):
+            mine = leaf == k
+            h[mine] = _representable_steps(self.theta0, x[mine], steps[mine], self, int(k),
+                                           flat[mine])
+        values = np.empty((leaf.size, len(offsets)))
+        for sl, pos, block, view in self._batches(leaf, flat):
+            rows = np.arange(pos.size)
+            for m, offset in enumerate(offsets):
+                if offset == 0:
+                    values[sl, m] = f0
+                    continue
+                try:
+                    block[rows, pos] = x[sl] + offset * h[sl]
+                    values[sl, m] = _batch_values(self.f, view, self.spec, pos, _side(offset),
+                                                  False)
+                finally:
+                    block[rows, pos] = x[sl]
+        return values, h
+
+    def complex_gradient(self, leaf: np.ndarray, flat: np.ndarray,
+                         steps: np.ndarray) -> np.ndarray:
+        x = self.theta0[self._starts[leaf] + flat]
+        grad = np.empty(leaf.size)
+        for sl, pos, block, view in self._batches(leaf, flat):
+            rows = np.arange(pos.size)
+            try:
+                block[rows, pos] = x[sl] + 1j * steps[sl]
+                v = _batch_values(self.f, view, self.spec, pos, "theta + i*eps", True)
+            finally:
+                block[rows, pos] = x[sl]
+            grad[sl] = v.imag / steps[sl]
+        return grad
+
+
+class _Estimate:
+    """Everything one pass of finite differences measured (used by the gradient checks).
+
+    Per component, as arrays (no Python object per component): ``leaf`` and ``flat`` (which
+    entry), ``steps`` (the step h that f saw), ``values`` (f at the stencil points) and
+    ``grad``.
+    """
+
+    def __init__(self, f, theta, eps, method, indices=None, vectorized=False, batch_size=None):
         _check_method(method)
         self.method = method
-        self.target = target = _Target(f, theta, complex_step=(method == "complex"))
+        complex_step = method == "complex"
+        if vectorized:
+            self.target = target = _BatchTarget(f, theta, complex_step, batch_size)
+        else:
+            self.target = target = _Target(f, theta, complex_step=complex_step)
         self.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
-        self.comps = target.components(self.indices)
-        self.steps = _steps(target, self.comps, eps, method)
-        self.f0 = _base_value(target)
+        self.leaf, self.flat = _components(target.spec, self.indices)
+        self.steps = _steps(target, self.leaf, self.flat, eps, method)
+        self.f0 = target.base_value() if vectorized else _base_value(target)
         self.values = None
-        if method == "complex":
-            self.grad = _complex_step_gradient(target, self.comps, self.steps)
+        if complex_step:
+            gradient = target.complex_gradient if vectorized else partial(
+                _complex_step_gradient, target)
+            self.grad = gradient(self.leaf, self.flat, self.steps)
             return
         _, _, offsets, weights = _STENCILS[method]
-        self.values, self.steps = _perturbed_values(target, self.comps, self.steps, offsets,
-                                                    self.f0)
+        self.values, self.steps = target.perturbed_values(self.leaf, self.flat, self.steps,
+                                                          offsets, self.f0)
         self.grad = self.values @ np.asarray(weights) / self.steps
 
     @classmethod
-    def from_central_changes(cls, target, comps, indices, steps, changes, f0):
+    def from_central_changes(cls, target, leaf, flat, indices, steps, changes, f0):
         """An estimate from f(theta +- h e_k) - f(theta), computed elsewhere (a fast path).
 
         ``changes`` has shape (n_comp, 2), for the offsets +h and -h. The gradient is formed from
@@ -384,7 +568,7 @@ class _Estimate:
         ``f0 + changes`` serve the report (kinks, round-off floor).
         """
         est = cls.__new__(cls)
-        est.method, est.target, est.comps, est.f0 = "central", target, comps, f0
+        est.method, est.target, est.leaf, est.flat, est.f0 = "central", target, leaf, flat, f0
         est.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
         est.steps, est.values = steps, f0 + changes
         est.grad = changes @ np.asarray(_STENCILS["central"][3]) / steps
@@ -392,17 +576,16 @@ class _Estimate:
 
     def evaluate(self, positions: np.ndarray, offsets: tuple[float, ...]) -> np.ndarray:
         """f at extra offsets (in units of each component's step) for some components."""
-        comps = [self.comps[p] for p in positions]
-        steps = self.steps[positions]
-        values, _ = _perturbed_values(self.target, comps, steps, offsets, self.f0)
+        values, _ = self.target.perturbed_values(self.leaf[positions], self.flat[positions],
+                                                 self.steps[positions], offsets, self.f0)
         return values
 
     def as_structure(self, flat: np.ndarray) -> Any:
         """A flat float64 vector (one entry per component of theta) in theta's structure."""
         if self.target.scalar:
             return float(flat[0])
-        if isinstance(self.target.arg, np.ndarray) and not self.target.complex_step:
-            return flat.reshape(self.target.arrays[0].shape)
+        if isinstance(self.target.arg, np.ndarray):
+            return flat.reshape(self.target.spec.leaves[0].shape)
         return self.target.spec.unflatten(flat, dtype=np.float64)
 
 
@@ -436,7 +619,8 @@ def numerical_gradient(f: Callable[[Any], float], theta: Any, eps: float | None 
     vectorized : bool, optional
         ``f`` takes a batch of flat theta vectors, shape ``(k, n)``, and returns ``k`` values
         (shape ``(k,)``). theta is flattened once (see :func:`~gradcheck_edu.flatten`) and ``f``
-        is called with ``batch_size`` perturbed copies at a time.
+        is called with ``batch_size`` perturbed copies at a time, in a read-only block that is
+        filled once: between calls only the perturbed entries are set and put back.
     batch_size : int, optional
         Rows per call when ``vectorized``; by default as many as fit in about 32 MB.
 
@@ -479,9 +663,7 @@ def numerical_gradient(f: Callable[[Any], float], theta: Any, eps: float | None 
     >>> print([f"{v:.6f}" for v in g])
     ['2.000000', '-4.000000']
     """
-    if vectorized:
-        return _vectorized_gradient(f, theta, eps, method, batch_size)
-    est = _Estimate(f, theta, eps, method)
+    est = _Estimate(f, theta, eps, method, vectorized=vectorized, batch_size=batch_size)
     return est.as_structure(est.grad)
 
 
@@ -505,65 +687,6 @@ def _batch_values(f: Callable, T: np.ndarray, spec: Any, rows: np.ndarray, where
         raise ValueError(f"f returned {values[r]} at {where} in component {label}. Check for "
                          "overflow or log(0), or use a smaller eps")
     return values
-
-
-def _vectorized_gradient(f, theta, eps, method, batch_size):
-    _check_method(method)
-    if isinstance(theta, np.ndarray) and theta.dtype in (np.float16, np.float32):
-        warnings.warn("theta is low precision; it is flattened to float64 for a vectorized f",
-                      PrecisionWarning, stacklevel=3)
-    theta0, spec = flatten(theta)
-    n = theta0.size
-    complex_step = method == "complex"
-    if eps is None:
-        steps = default_step(theta0, method)
-    else:
-        steps = np.full(n, _check_eps(eps))
-    if not complex_step:
-        # The step the float can represent: (x + h) - x, not h.
-        steps = (theta0 + steps) - theta0
-        if np.any(steps == 0):
-            name, index = spec.locate(int(np.argmax(steps == 0)))
-            raise StepTooSmallError(f"eps is too small at {name}{list(index)}: theta + eps == "
-                                    "theta in float64. Use a larger eps")
-    base = theta0.astype(np.complex128) if complex_step else theta0
-    none = np.empty(0, dtype=np.int64)
-    f0 = _batch_values(f, np.stack([base, base]), spec, none, "the unperturbed theta",
-                       complex_step)
-    if f0[0] != f0[1]:
-        raise ValueError(
-            f"f is not deterministic: two evaluations at the same theta returned {f0[0]!r} and "
-            f"{f0[1]!r}. Fix the random seed inside f or disable dropout while checking")
-    k = int(batch_size) if batch_size is not None else max(1, min(n, (1 << 22) // max(n, 1)))
-    if k < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    grad = np.empty(n)
-    T = np.empty((min(k, n), n), dtype=base.dtype)
-    for start in range(0, n, k):
-        rows = np.arange(start, min(start + k, n))
-        m = rows.size
-        block = T[:m]
-        if complex_step:
-            block[:] = base
-            block[np.arange(m), rows] += 1j * steps[rows]
-            grad[rows] = _batch_values(f, block, spec, rows, "theta + i*eps", True).imag / \
-                steps[rows]
-            continue
-        _, _, offsets, weights = _STENCILS[method]
-        acc = np.zeros(m)
-        for offset, weight in zip(offsets, weights):
-            if offset == 0:
-                acc += weight * f0[0].real
-                continue
-            block[:] = base
-            block[np.arange(m), rows] += offset * steps[rows]
-            acc += weight * _batch_values(f, block, spec, rows, _side(offset), False)
-        grad[rows] = acc / steps[rows]
-    if isinstance(theta, numbers.Number) and not isinstance(theta, np.ndarray):
-        return float(grad[0])
-    if isinstance(theta, np.ndarray):
-        return grad.reshape(theta.shape)
-    return spec.unflatten(grad, dtype=np.float64)
 
 
 def forward_difference(f: Callable[[Any], float], theta: Any, eps: float | None = None) -> Any:

@@ -209,7 +209,7 @@ def test_series_path_gives_the_perturbed_losses(activation):
     model = Dense([3, 5, 4, 2], activation, seed=6)
     X, y = _data("softmax_cross_entropy", n=7, d=3, c=2)
     layered = LayeredLoss(model.layer_structure(), model.params, X, y)
-    assert layered._taylor_applies(0)
+    assert layered._series_applies(0)
     for name in ("W1", "b1"):
         arr = model.params[name]
         flat = np.arange(arr.size)
@@ -222,3 +222,173 @@ def test_series_path_gives_the_perturbed_losses(activation):
                 arr.flat[i] = old
                 # the same loss up to round-off
                 assert got[i] == pytest.approx(want, rel=1e-14)
+
+
+@pytest.mark.parametrize("activation", ["relu", ("leaky_relu", 0.01)])
+def test_piecewise_linear_series_gives_the_perturbed_losses(activation):
+    # ReLU after layer 2 is exactly linear while no pre-activation crosses 0; steps of 1e-1
+    # make some cross, and those perturbations must be evaluated exactly.
+    model = Dense([3, 5, 4, 2], activation, seed=6)
+    X, y = _data("softmax_cross_entropy", n=7, d=3, c=2)
+    layered = LayeredLoss(model.layer_structure(), model.params, X, y)
+    assert layered._series_applies(0)
+    for name in ("W1", "b1"):
+        arr = model.params[name]
+        flat = np.arange(arr.size)
+        for h in (1e-6, -1e-6, 1e-1, -3e-1):
+            got = layered.perturbed(name, flat, np.full(flat.size, h))
+            for i in flat:
+                old = arr.flat[i]
+                arr.flat[i] = old + h
+                want = model.loss(X, y)
+                arr.flat[i] = old
+                assert got[i] == pytest.approx(want, rel=1e-14)
+
+
+class Attributes(Dense):
+    """A dense network whose layers read their own attributes; params holds the same arrays."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.weights = [self.params[f"W{k}"] for k in range(1, self.n_layers + 1)]
+
+    def _forward(self, X):
+        cache, a = [], X
+        for k in range(1, self.n_layers + 1):
+            z = a @ self.weights[k - 1] + self.params[f"b{k}"]
+            act = ACTS[self.activation if k < self.n_layers else None][0]
+            cache.append((a, z, act(z)))
+            a = cache[-1][2]
+        return a, cache
+
+    def loss_and_grads(self, X, y):
+        loss, grads = super().loss_and_grads(X, y)
+        # the backward pass of the layers, which use self.weights, not params
+        out, cache = self._forward(X)
+        _, dout = self._data(out, y)
+        for k in range(self.n_layers, 0, -1):
+            a_in, z, a = cache[k - 1]
+            dz = dout * ACTS[self.activation if k < self.n_layers else None][1](z, a)
+            grads[f"W{k}"] = a_in.T @ dz + self.l2 * self.weights[k - 1]
+            dout = dz @ self.weights[k - 1].T
+        return loss, grads
+
+
+def _aliased_models():
+    from gradcheck_edu.nn import MLP
+
+    mlp = MLP([5, 7, 3], activation="tanh", seed=0)
+    dense = Attributes([5, 7, 3], "tanh", seed=0)
+    return [("mlp", mlp), ("dense", dense)]
+
+
+@pytest.mark.parametrize("which", ["mlp", "dense"])
+def test_a_parameter_the_model_no_longer_reads_is_wrong_on_every_path(which):
+    # The aliasing bug: params["W1"] replaced by a copy, so the layers no longer read it. The
+    # description still matches model.loss at the unperturbed point; only perturbing the copy
+    # shows that model.loss does not move.
+    model = dict(_aliased_models())[which]
+    X, y = _data("softmax_cross_entropy", n=16, d=5, c=3)
+    model.params["W1"] = model.params["W1"].copy()
+    for fast in ("auto", False):
+        report = ge.check_model(model, X, y, fast=fast)
+        assert report.verdict is ge.Verdict.WRONG, (fast, str(report))
+        assert report.per_parameter["W1"].verdict is ge.Verdict.WRONG
+        assert report.worst(1)[0].name == "W1"
+        np.testing.assert_array_equal(report.numerical["W1"], 0.0)  # model.loss does not move
+    with pytest.raises(ValueError, match=r"W1\[.*model.params\['W1'\].*copy"):
+        ge.check_model(model, X, y, fast=True)
+
+
+def test_the_spot_check_costs_a_few_loss_evaluations_per_parameter():
+    model = Dense([5, 7, 6, 4], "tanh", seed=2)
+    X, y = _data("softmax_cross_entropy")
+    calls = [0]
+    loss = model.loss
+
+    def counted(X, y):
+        calls[0] += 1
+        return loss(X, y)
+
+    model.loss = counted
+    report = ge.check_model(model, X, y, fast=True)
+    assert report.passed
+    # two at theta (determinism), then at most 2 components x 2 sides per parameter
+    assert calls[0] <= 2 + 4 * len(model.params)
+
+
+def test_large_logits_do_not_fail_the_spot_check():
+    # confident logits (~50): the loss is small but its round-off is EPS times the logits
+    model = Dense([5, 7, 4], "tanh", seed=3)
+    model.params["W2"] *= 40
+    X, y = _data("softmax_cross_entropy")
+    fast = ge.check_model(model, X, y, fast=True)
+    slow = ge.check_model(model, X, y, fast=False)
+    assert ge.relative_error(fast.numerical, slow.numerical) < 1e-6
+    assert fast.verdict is slow.verdict
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "mse"])
+def test_single_output_targets_of_shape_n_take_the_fast_path(loss):
+    from gradcheck_edu.nn import MLP
+
+    model = MLP([5, 7, 6, 1], activation="tanh", loss=loss, seed=1)
+    X = np.random.default_rng(0).standard_normal((16, 5))
+    y = np.random.default_rng(1).integers(0, 2, 16).astype(float)  # shape (16,), as MLP takes
+    fast = ge.check_model(model, X, y, fast=True)  # raised ValueError when y was not reshaped
+    slow = ge.check_model(model, X, y, fast=False)
+    assert ge.relative_error(fast.numerical, slow.numerical) < 1e-8
+    assert fast.verdict is slow.verdict and fast.passed
+
+
+@pytest.mark.parametrize("act, loss, sizes, seed", [
+    ("sigmoid", "softmax_cross_entropy", [6, 9, 8, 7, 5, 3], 2),
+    ("sigmoid", "binary_cross_entropy", [4, 6, 5, 6, 3], 0),
+])
+def test_verdicts_agree_where_the_generic_round_off_crosses_a_band(act, loss, sizes, seed):
+    # Deep sigmoid networks: W1's gradient is small, so the generic path's round-off alone puts
+    # its relative error near 1e-7 while the structure-aware path is at 1e-11. Both differences
+    # are within the round-off, and both paths get the verdict of the resolution.
+    from gradcheck_edu.nn import MLP
+
+    rng = np.random.default_rng(100 + seed)
+    model = MLP(sizes, activation=act, loss=loss, seed=seed)
+    X = rng.standard_normal((24, sizes[0]))
+    y = (rng.integers(0, sizes[-1], 24) if loss == "softmax_cross_entropy"
+         else rng.integers(0, 2, (24, sizes[-1])).astype(float))
+    fast = ge.check_model(model, X, y, fast=True)
+    slow = ge.check_model(model, X, y, fast=False)
+    assert ge.relative_error(fast.numerical, slow.numerical) < 1e-8
+    assert {k: r.verdict for k, r in fast.per_parameter.items()} == \
+        {k: r.verdict for k, r in slow.per_parameter.items()}
+    assert fast.verdict is slow.verdict
+
+
+def _column_group(layered, name):
+    W = layered.layers[[wn for wn, *_ in layered.layers].index(name)][2]
+    return np.arange(W.shape[0]) * W.shape[1]  # W[:, 0]: one column group
+
+
+@pytest.mark.parametrize("activation, h", [("tanh", 1e-6), ("tanh", 1e-1), ("relu", 1e-6),
+                                           ("relu", 1e-1)])
+def test_work_memory_is_bounded_by_the_chunk_budget(activation, h):
+    # One column group of W1 in [400, 40, 160, 160, 4] at batch 64: unchunked, the series buffer
+    # (400 x 64 x 160 floats) and the exact pass for a step too large for the series are 33 MB
+    # each. Chunked by a 1 MB budget, everything the call allocates (work arrays, and the caches
+    # of transposes and coefficients, about 0.5 MB here) stays within a few budgets.
+    import tracemalloc
+
+    model = Dense([400, 40, 160, 160, 4], activation, seed=7)
+    X, y = _data("softmax_cross_entropy", n=64, d=400, c=4)
+    budget = 2**20
+    for name, idx in (("W1", np.arange(400) * 40), ("W2", np.arange(40) * 160),
+                      ("b3", np.arange(160))):
+        delta = np.full(idx.size, h)
+        small = LayeredLoss(model.layer_structure(), model.params, X, y, chunk_bytes=budget)
+        tracemalloc.start()
+        got = small.change(name, idx, delta)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 6 * budget, (name, peak)
+        whole = LayeredLoss(model.layer_structure(), model.params, X, y)  # 8 MB chunks
+        np.testing.assert_allclose(got, whole.change(name, idx, delta), rtol=1e-10, atol=1e-18)
