@@ -138,6 +138,15 @@ def test_short_or_diverging_training_gives_items_not_crashes():
     assert nan["capacity"].passed is None
 
 
+def test_a_data_warning_fails_data_without_hiding_the_rest():
+    # a quarter of the rows twice: suspicious, but training works
+    Xd, yd = np.r_[X, X[::3]], np.r_[Y, Y[::3]]
+    report = dg.checklist(_maker()(0), Xd, yd, X_VAL, Y_VAL, make_optimizer=lambda: Adam(1e-2))
+    assert report["data"].passed is False and not report["data"].numbers["blocking"]
+    assert "duplicate rows" in report["data"].message
+    assert report.failed == ["data"] and report.not_run == [], str(report)
+
+
 @pytest.mark.parametrize("given", ["X_val", "y_val"])
 def test_validation_inputs_come_in_pairs(given):
     kwargs = {"X_val": X_VAL} if given == "X_val" else {"y_val": Y_VAL}
