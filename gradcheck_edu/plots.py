@@ -347,8 +347,12 @@ def plot_activation_comparison(left: list, right: list,
             ax, bx = axes[2 * k, col], axes[2 * k + 1, col]
             ax.hist(v, bins=edges, color="tab:blue")
             ax.set_yscale("log")
-            health = (f"dead {s['dead']:.0%} of units" if relu else
-                      f"saturated {s['saturated']:.0%} of values")
+            if s.get("dead") is None:
+                health = "dead/saturated not judged"
+            elif relu:
+                health = f"dead {s['dead']:.0%} of units"
+            else:
+                health = f"saturated {s['saturated']:.0%} of values"
             ax.set_title(f"{title}\nlayer {s['layer']} {s['kind']}: {health}", fontsize=10)
             ax.set_xlabel("activation value")
             ax.set_ylabel("count (log scale)")
@@ -359,9 +363,12 @@ def plot_activation_comparison(left: list, right: list,
             elif s["kind"] == "tanh":
                 per_unit = np.mean(np.abs(a) > 0.99, axis=0)
                 what = "saturated"
-            else:
+            elif s["kind"] == "sigmoid":
                 per_unit = np.mean((a < 0.01) | (a > 0.99), axis=0)
                 what = "saturated"
+            else:  # a nonlinearity we cannot judge: no per-unit panel
+                bx.axis("off")
+                continue
             per_unit = np.sort(per_unit)
             bx.bar(np.arange(per_unit.size), per_unit, width=1.0, color="tab:blue")
             n_dead = int(np.sum(per_unit == 0)) if relu else 0
