@@ -449,6 +449,7 @@ def _activation_histogram(s: dict, ax) -> None:
               f"dead {s['dead']:.0%}, saturated {s['saturated']:.0%}")
     ax.set_title(f"layer {s['layer']} {s['kind']}\n{health}", fontsize=9)
     ax.set_xlabel("activation")
+    ax.set_ylabel("count")
 
 
 def plot_training_curves(history: Any, ax=None):

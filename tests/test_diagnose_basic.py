@@ -244,3 +244,16 @@ def test_compare_runs_ranks_by_the_best_value():
     assert [r["name"] for r in rows] == ["good", "slow", "diverged"]
     assert rows[0]["best"] == 0.2 and rows[0]["final"] == 0.3 and rows[0]["epochs"] == 3
     assert np.isnan(rows[2]["best"])
+
+
+def test_gaps_far_below_chance_are_not_overfitting():
+    # validation 0.02 against training 0.01 is a 100% gap, but both are ~1% of chance (1.0)
+    train, val = [1.0, 0.1, 0.011, 0.01], [1.0, 0.1, 0.011, 0.02]
+    assert dg.check_regularization(0.01, 0.0, train_loss=train, val_loss=val).passed is False
+    judged = dg.check_regularization(0.01, 0.0, train_loss=train, val_loss=val, chance_loss=1.0)
+    assert judged.passed is True and judged.numbers["diagnosis"] == "healthy"
+    # a validation loss rising to a tenth of chance and more is overfitting, at any scale
+    val = [1.0, 0.1, 0.05, 0.2]
+    assert dg.check_regularization(0.01, 0.0, train_loss=train, val_loss=val,
+                                   chance_loss=1.0).numbers["diagnosis"] == "overfitting"
+    assert dg.diagnose_capacity(train, val, chance_loss=1.0).name == "regularization"

@@ -309,4 +309,4 @@ def _curve_items(results: dict, history: Any, y: np.ndarray, trained: Any) -> No
         strength = results["regularization"].numbers
         results["regularization"] = check_regularization(
             strength["data_loss"], strength["reg_loss"], train_loss=train_total,
-            val_loss=history.val_loss)
+            val_loss=history.val_loss, chance_loss=chance)

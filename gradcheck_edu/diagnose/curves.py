@@ -197,13 +197,24 @@ def _lr_context(lr: float | None, suggestion: float | None, ratios: CheckResult 
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def _overfitting(train: np.ndarray, val: np.ndarray, overfit_gap: float) -> dict | None:
-    """Gap and rise of the validation curve, or None when there is too little to compare."""
+# Gaps between losses far below chance are not overfitting: validation 0.02 against training
+# 0.01 is a 100% gap, but both fit the data to 1-2% of the loss at chance.
+GAP_FLOOR = 0.05
+
+
+def _overfitting(train: np.ndarray, val: np.ndarray, overfit_gap: float,
+                 chance_loss: float | None = None) -> dict | None:
+    """Gap and rise of the validation curve, or None when there is too little to compare.
+
+    The gap is relative to the final training loss, or to ``GAP_FLOOR`` times the loss at
+    chance when that is larger.
+    """
     train, val = train[np.isfinite(train)], val[np.isfinite(val)]
     if train.size == 0 or val.size == 0:
         return None
     final, final_val, best_val = float(train[-1]), float(val[-1]), float(np.min(val))
-    gap = (final_val - final) / max(final, 1e-12)
+    floor = GAP_FLOOR * chance_loss if chance_loss is not None else 0.0
+    gap = (final_val - final) / max(final, floor, 1e-12)
     rise = final_val - best_val
     return {"final_train_loss": final, "final_val_loss": final_val, "best_val_loss": best_val,
             "gap": gap, "val_rise": rise,
@@ -226,7 +237,8 @@ def diagnose_capacity(train_loss: Any, val_loss: Any = None, chance_loss: float 
     Underfitting: the final training loss is still above ``underfit_ratio`` times the loss at
     chance (or times the first epoch's loss when ``chance_loss`` is not given): the model cannot
     fit even the training set. Overfitting: the validation loss ends more than ``overfit_gap``
-    (relative) above the training loss and has risen from its minimum.
+    (relative, as in :func:`check_regularization`) above the training loss and has risen from
+    its minimum.
 
     The result is named after the checklist item the diagnosis belongs to: underfitting (and
     healthy) is the ``"capacity"`` item, a too-small model; overfitting is the
@@ -264,7 +276,8 @@ def diagnose_capacity(train_loss: Any, val_loss: Any = None, chance_loss: float 
                            "use a bigger model (more units or layers), train longer, or lower "
                            "the regularization; first make sure the model can overfit a tiny "
                            "set", numbers)
-    o = _overfitting(train, _curve(val_loss), overfit_gap) if val_loss is not None else None
+    o = (_overfitting(train, _curve(val_loss), overfit_gap, chance_loss)
+         if val_loss is not None else None)
     if o is not None and o["overfitting"]:
         return _overfitting_result(dict(numbers, **o))
     numbers["diagnosis"] = "healthy"
@@ -277,7 +290,8 @@ def diagnose_capacity(train_loss: Any, val_loss: Any = None, chance_loss: float 
 
 def check_regularization(data_loss: float, reg_loss: float, max_ratio: float = 1.0,
                          train_loss: Any = None, val_loss: Any = None,
-                         overfit_gap: float = 0.5) -> CheckResult:
+                         overfit_gap: float = 0.5, chance_loss: float | None = None
+                         ) -> CheckResult:
     """Regularization: not so strong it hides the data, strong enough to prevent overfitting.
 
     A regularization term larger than the data loss (``reg_loss > max_ratio * data_loss``)
@@ -285,7 +299,8 @@ def check_regularization(data_loss: float, reg_loss: float, max_ratio: float = 1
     with ``l2 = 0`` first, then add regularization until validation stops improving. With
     per-epoch ``train_loss`` and ``val_loss`` curves, overfitting also fails: the validation
     loss ends more than ``overfit_gap`` (relative) above the training loss and has risen from
-    its minimum.
+    its minimum. Given ``chance_loss``, the gap is relative to at least ``GAP_FLOOR`` (5%) of
+    it, so that two losses both far below chance are not called overfitting.
 
     Examples
     --------
@@ -310,7 +325,7 @@ def check_regularization(data_loss: float, reg_loss: float, max_ratio: float = 1
     msg = f"regularization loss {reg_loss:.3g} is {ratio:.2g}x the data loss {data_loss:.3g}"
     o = None
     if train_loss is not None and val_loss is not None:
-        o = _overfitting(_curve(train_loss), _curve(val_loss), overfit_gap)
+        o = _overfitting(_curve(train_loss), _curve(val_loss), overfit_gap, chance_loss)
     if o is not None and o["overfitting"]:
         result = _overfitting_result(dict(numbers, **o))
         result.message = f"{msg}; {result.message}"

@@ -40,15 +40,18 @@ class Linear(Layer):
         (``std = sqrt(2 / (n_in + n_out))``, for tanh and sigmoid). Biases start at 0.
     rng : numpy Generator or int
     dtype : float dtype
+    gain : float
+        Multiplies the standard deviation (an output layer may start small, see :class:`MLP`).
     """
 
-    def __init__(self, n_in: int, n_out: int, init: str = "he", rng=None, dtype=np.float64):
+    def __init__(self, n_in: int, n_out: int, init: str = "he", rng=None, dtype=np.float64,
+                 gain: float = 1.0):
         super().__init__()
         rng = np.random.default_rng(rng)
         if init == "he":
-            std = np.sqrt(2.0 / n_in)
+            std = gain * np.sqrt(2.0 / n_in)
         elif init == "xavier":
-            std = np.sqrt(2.0 / (n_in + n_out))
+            std = gain * np.sqrt(2.0 / (n_in + n_out))
         else:
             raise ValueError(f"init must be 'he' or 'xavier', got {init!r}")
         self.params = {"W": (rng.standard_normal((n_in, n_out)) * std).astype(dtype),
