@@ -448,3 +448,17 @@ def test_no_false_alarm_across_20_seeds(bug):
         X = rng.standard_normal((8, model.layer_sizes[0]))
         y = rng.integers(0, model.layer_sizes[-1], 8)
         assert ge.check_model(model, X, y).passed
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("n_classes", [2, 3, 10])
+def test_initial_loss_is_near_chance(activation, n_classes):
+    # "Init well": a small output layer makes the untrained logits ~0, so the loss starts at
+    # -ln(1/C) on standardized data, whatever the seed (at full He scale: up to 5x chance).
+    ratios = []
+    for seed in range(10):
+        X, y = blobs(300, n_classes, n_features=10, seed=seed)
+        X = (X - X.mean(axis=0)) / X.std(axis=0)
+        model = MLP([10, 64, n_classes], activation=activation, seed=seed)
+        ratios.append(model.loss(X, y) / np.log(n_classes))
+    assert 0.8 < min(ratios) and max(ratios) < 1.35, ratios
