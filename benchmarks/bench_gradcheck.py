@@ -1,19 +1,24 @@
 """Full gradient checks side by side: time, ratio to 2n*F, and accuracy, in one run.
 
-F is one loss evaluation of the model, measured in the same run (median of repeated blocks).
-A plain central-difference check costs 2n*F; each way of checking is reported as a multiple of
-that, with its relative error against the analytic (backprop) gradient.
+F is one loss evaluation of the model, measured in the same run. A plain central-difference check
+costs 2n*F; each way of checking is reported as a multiple of that, with its relative error
+against the analytic (backprop) gradient.
 
     python benchmarks/bench_gradcheck.py            # both problems of the issue
     python benchmarks/bench_gradcheck.py --quick    # tiny problems, seconds (a smoke run)
 
 Ways compared:
   course loop     flatten theta, copy, unflatten into the model for every evaluation
-  generic         gradcheck_edu.check_model(fast=False): perturb the model's arrays in place
-  scipy           scipy.optimize.approx_fprime (one-sided: n + 1 evaluations) on a flat theta
-  torch slow      torch.autograd.gradcheck(fast_mode=False), float64, when torch is installed
-  structured      gradcheck_edu.check_model(fast=True): cached activations, rank-1 updates
-  sampled/dir.    check_model(n_samples=100) and directional_check: cost independent of n
+  generic         the generic path (check_model(fast=False)'s finite differences: the model's
+                  arrays perturbed in place), timed against a bare in-place loop of the same
+                  2n loss calls, interleaved chunk by chunk: its ratio is its overhead
+  scipy fprime    scipy.optimize.approx_fprime (one-sided: n + 1 evaluations) on a flat theta
+  torch slow      torch.autograd.gradcheck(fast_mode=False), float64, when torch is installed;
+                  its numerical gradient is the one slow mode computes, captured from
+                  torch.autograd.gradcheck._get_numerical_jacobian
+  structured      check_model(fast=True): cached activations, rank-1 updates, series
+  sampled/dir.    check_model(n_samples=100) (default path and fast=False) and
+                  directional_check: cost independent of n beyond one backprop
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import tracemalloc
 import numpy as np
 
 import gradcheck_edu as ge
+from gradcheck_edu.check import _report
+from gradcheck_edu.finite_diff import _Estimate
 from gradcheck_edu.nn import MLP
 
 EPS = 1e-6
@@ -48,6 +55,20 @@ def loss_time(model, X, y, repeats=5, seconds=0.5):
     return statistics.median(times)
 
 
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def problem(sizes, batch, seed=0):
+    rng = np.random.default_rng(seed)
+    model = MLP(sizes, activation="tanh", loss="softmax_cross_entropy", seed=seed)
+    X = rng.standard_normal((batch, sizes[0]))
+    y = rng.integers(0, sizes[-1], batch)
+    return model, X, y
+
+
 def param_setter(model):
     """theta and a function that copies a flat vector into the model (unflatten + copy)."""
     theta, spec = ge.flatten(model.params)
@@ -58,6 +79,9 @@ def param_setter(model):
             model.params[k][...] = new[k]
 
     return theta, set_params
+
+
+# --------------------------------------------------------------------------- the ways
 
 
 def course_loop(model, X, y):
@@ -80,6 +104,62 @@ def course_loop(model, X, y):
     return grad
 
 
+def generic_interleaved(model, X, y, chunks):
+    """The generic path over all n components, in ``chunks`` pieces; each piece is also run as a
+    bare in-place loop of the same loss calls (no checks, no bookkeeping: only the f calls),
+    alternating which goes first. Returns (generic seconds, bare seconds, report)."""
+    _, spec = ge.flatten(model.params)
+    n = spec.size
+    bounds = np.linspace(0, n, chunks + 1).astype(np.int64)
+    views = [model.params[leaf.name].reshape(-1) for leaf in spec.leaves]
+
+    def f(_params):
+        return model.loss(X, y)
+
+    def bare(idx):
+        plan = []
+        for j in idx.tolist():
+            k, _ = spec.leaf_index(j)
+            plan.append((views[k], j - spec.leaves[k].offset))
+        values = np.empty((len(plan), 2))
+
+        def loop():
+            for j, (v, i) in enumerate(plan):
+                x = v[i]
+                v[i] = x + EPS
+                values[j, 0] = model.loss(X, y)
+                v[i] = x - EPS
+                values[j, 1] = model.loss(X, y)
+                v[i] = x
+        return loop
+
+    t_generic = t_bare = 0.0
+    parts = []
+    for c in range(chunks):
+        idx = np.arange(bounds[c], bounds[c + 1])
+        loop = bare(idx)
+        order = ("generic", "bare") if c % 2 else ("bare", "generic")
+        for which in order:
+            if which == "bare":
+                t_bare += timed(loop)[0]
+            else:
+                seconds, est = timed(lambda idx=idx: _Estimate(f, model.params, EPS, "central",
+                                                               idx))
+                t_generic += seconds
+                parts.append(est)
+    # One report from the pieces: the same values the generic path computed, in theta order.
+    first = parts[0]
+    values = np.concatenate([p.values for p in parts])
+    merged = _Estimate.from_central_changes(
+        first.target, np.concatenate([p.leaf for p in parts]),
+        np.concatenate([p.flat for p in parts]), None, np.concatenate([p.steps for p in parts]),
+        values - first.f0, first.f0)
+    _, grads = model.loss_and_grads(X, y)
+    a_flat = np.concatenate([np.asarray(grads[k], dtype=np.float64).ravel()
+                             for k in model.params])
+    return t_generic, t_bare, _report(merged, a_flat, EPS, ge.DEFAULT_THRESHOLDS)
+
+
 def scipy_fprime(model, X, y):
     from scipy.optimize import approx_fprime
 
@@ -96,16 +176,24 @@ def scipy_fprime(model, X, y):
 
 
 def torch_slow(model, X, y):
-    """torch.autograd.gradcheck in slow mode on the same network; None without torch."""
-    try:
-        import torch
-    except ImportError:
-        return None
+    """torch.autograd.gradcheck in slow mode on the same network, float64.
+
+    Returns (gradcheck's verdict, the numerical gradient, how it was obtained). The numerical
+    gradient is the one slow mode itself computes (captured from its internal
+    ``_get_numerical_jacobian``); if that internal is gone, the same central differences are
+    computed in torch after the timed call (and the note says so).
+    """
+    import importlib
+
+    import torch
+
+    tg = importlib.import_module("torch.autograd.gradcheck")  # the module: its name is also a
+    # function's, which `import torch.autograd.gradcheck as tg` would give
+
     structure = model.layer_structure()
     weights = [torch.tensor(model.params[name], dtype=torch.float64, requires_grad=True)
                for layer in structure["layers"] for name in (layer["W"], layer["b"])]
-    Xt = torch.tensor(X)
-    yt = torch.tensor(y)
+    Xt, yt = torch.tensor(X), torch.tensor(y)
     acts = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, None: lambda z: z}
 
     def f(*ws):
@@ -114,41 +202,118 @@ def torch_slow(model, X, y):
             a = acts[layer["activation"]](a @ ws[2 * k] + ws[2 * k + 1])
         return torch.nn.functional.cross_entropy(a, yt)
 
-    return torch.autograd.gradcheck(f, tuple(weights), eps=EPS, atol=1e-5, rtol=1e-3,
-                                    fast_mode=False)
+    captured = []
+    internal = getattr(tg, "_get_numerical_jacobian", None)
+    if internal is not None:
+        def capture(*args, **kwargs):
+            jacobians = internal(*args, **kwargs)
+            captured.append(jacobians)
+            return jacobians
+        tg._get_numerical_jacobian = capture
+    try:
+        ok = torch.autograd.gradcheck(f, tuple(weights), eps=EPS, atol=1e-5, rtol=1e-3,
+                                      fast_mode=False)
+    finally:
+        if internal is not None:
+            tg._get_numerical_jacobian = internal
+    if captured:
+        numerical = np.concatenate([np.asarray(jac[0].detach()).ravel()
+                                    for jac in captured[0]])
+        how = "numerical gradient captured from slow mode"
+    else:  # the same central differences, in torch, outside the timing
+        numerical = []
+        with torch.no_grad():
+            for w in weights:
+                flat = w.view(-1)
+                for i in range(flat.numel()):
+                    x = flat[i].item()
+                    flat[i] = x + EPS
+                    fp = f(*weights).item()
+                    flat[i] = x - EPS
+                    fm = f(*weights).item()
+                    flat[i] = x
+                    numerical.append((fp - fm) / (2 * EPS))
+        numerical = np.asarray(numerical)
+        how = "numerical gradient recomputed in torch (slow mode's internal not found)"
+    return ok, numerical, how
 
 
-def overhead(sizes, batch, n_components=2000, rounds=6):
-    """The generic path against a bare in-place central-difference loop on the same components,
-    interleaved (alternating which goes first): what the generic path adds to the f calls."""
-    from gradcheck_edu.finite_diff import _Estimate
+# --------------------------------------------------------------------------- the table
 
+
+def run(sizes, batch, chunks=8, f_block=0.3):
     model, X, y = problem(sizes, batch)
-    W = model.params["W1"].reshape(-1)  # a view: the model's own array
-    idx = np.linspace(0, W.size - 1, min(n_components, W.size)).astype(np.int64)
+    n = sum(v.size for v in model.params.values())
+    F = loss_time(model, X, y, seconds=f_block)
+    _, grads = model.loss_and_grads(X, y)
+    grads = {k: g.copy() for k, g in grads.items()}
+    analytic = np.concatenate([grads[k].ravel() for k in model.params])
+    print(f"\nMLP({sizes}), tanh, softmax cross-entropy, batch {batch}, float64: n = {n}")
+    print(f"F = {F * 1e3:.3f} ms per loss evaluation at the start, 2n*F = {2 * n * F:.2f} s")
+    print("ratio = time / 2n*F, with F measured just before and just after each way (their mean;")
+    print("F drifts during a long run); for 'generic', 2n*F is a bare in-place loop of the same")
+    print(f"2n loss calls, interleaved with it in {chunks} chunks.")
+    print(f"{'way':<16}{'time (s)':>10}{'F (ms)':>9}{'x 2n*F':>9}{'rel. error vs backprop':>25}")
 
-    def bare():
-        for i in idx:
-            x = W[i]
-            W[i] = x + EPS
-            a = model.loss(X, y)
-            W[i] = x - EPS
-            b = model.loss(X, y)
-            W[i] = x
-            _ = (a - b) / (2 * EPS)
+    def line(name, seconds, F_used, rel, note=""):
+        rel_txt = f"{rel:.2e}" if rel is not None else "-"
+        print(f"{name:<16}{seconds:>10.2f}{F_used * 1e3:>9.3f}"
+              f"{seconds / (2 * n * F_used):>9.3f}{rel_txt:>25}  {note}", flush=True)
 
-    def generic():
-        _Estimate(lambda p: model.loss(X, y), model.params, EPS, "central", idx)
+    def way(name, fn, rel_of=None, note_of=None):
+        F_before = loss_time(model, X, y, repeats=3, seconds=f_block)
+        seconds, out = timed(fn)
+        F_around = 0.5 * (F_before + loss_time(model, X, y, repeats=3, seconds=f_block))
+        line(name, seconds, F_around, rel_of(out) if rel_of else None,
+             note_of(out) if note_of else "")
+        return out
 
-    times = {"bare": [], "generic": []}
-    for r in range(rounds):
-        order = [("bare", bare), ("generic", generic)]
-        for name, fn in (order if r % 2 else order[::-1]):
-            times[name].append(timed(fn)[0])
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"\ngeneric path vs a bare in-place loop, MLP({sizes}), {idx.size} components of W1, "
-          f"{rounds} interleaved rounds: bare {med['bare']:.2f} s, generic {med['generic']:.2f} s, "
-          f"ratio {med['generic'] / med['bare']:.3f}")
+    def rel(g):
+        return ge.relative_error(g, analytic)
+
+    way("course loop", lambda: course_loop(model, X, y), rel,
+        lambda g: "flatten/unflatten per evaluation")
+    t_generic, t_bare, generic = generic_interleaved(model, X, y, chunks)
+    line("generic", t_generic, t_bare / (2 * n), generic.relative_error,
+         f"{generic.verdict.name}; bare loop {t_bare:.2f} s, {chunks} interleaved chunks")
+    way("scipy fprime", lambda: scipy_fprime(model, X, y), rel,
+        lambda g: "one-sided, n + 1 evaluations")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print(f"{'torch slow':<16}{'skipped: torch is not installed':>40}")
+    else:
+        way("torch slow", lambda: torch_slow(model, X, y), lambda out: rel(out[1]),
+            lambda out: f"gradcheck returned {out[0]}; {out[2]}")
+    # Peak memory in a run of its own: tracemalloc slows every allocation, so the timed run is
+    # not traced.
+    tracemalloc.start()
+    ge.check_model(model, X, y, eps=EPS, fast=True)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    fast = way("structured", lambda: ge.check_model(model, X, y, eps=EPS, fast=True),
+               lambda r: r.relative_error,
+               lambda r: f"{r.verdict.name}, peak extra memory {peak / 2**20:.0f} MB")
+    same = {k: p.verdict for k, p in fast.per_parameter.items()} == \
+        {k: p.verdict for k, p in generic.per_parameter.items()}
+    apart = ge.relative_error(ge.flatten(fast.numerical)[0], ge.flatten(generic.numerical)[0])
+    print(f"structured vs generic: numerical gradients differ by {apart:.2e} (relative); "
+          f"verdicts {fast.verdict.name} / {generic.verdict.name}, per parameter "
+          f"{'identical' if same else 'DIFFERENT'}")
+
+    # Sampled and directional checks: cost independent of n, beyond one backprop.
+    B = statistics.median(timed(lambda: model.loss_and_grads(X, y))[0] for _ in range(5))
+    print(f"cost independent of n (one backprop = {B * 1e3:.2f} ms = {B / F:.1f} F):")
+    for name, fn in [
+        ("sampled 100", lambda: ge.check_model(model, X, y, n_samples=100, seed=0)),
+        ("sampled 100 generic",
+         lambda: ge.check_model(model, X, y, n_samples=100, seed=0, fast=False)),
+        ("directional 3", lambda: ge.directional_check(lambda p: model.loss(X, y), grads,
+                                                       model.params, n_directions=3, seed=0)),
+    ]:
+        seconds, rep = min((timed(fn) for _ in range(3)), key=lambda t: t[0])
+        print(f"  {name:<20}{seconds:>8.3f} s = {seconds / F:7.1f} F   rel. error "
+              f"{rep.relative_error:.2e}  {rep.verdict.name}", flush=True)
 
 
 def roundoff(sizes, batch, n_components=200):
@@ -159,8 +324,6 @@ def roundoff(sizes, batch, n_components=200):
     so what remains in each float64 estimate is its round-off. Two estimates can agree no better
     than their round-offs allow.
     """
-    from gradcheck_edu.finite_diff import _Estimate
-
     model, X, y = problem(sizes, batch)
     ld = np.longdouble
     if np.finfo(ld).eps >= np.finfo(np.float64).eps:
@@ -207,107 +370,22 @@ def roundoff(sizes, batch, n_components=200):
           f"{ge.relative_error(generic, structured):.2e}")
 
 
-def timed(fn):
-    t = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t, out
-
-
-def problem(sizes, batch, seed=0):
-    rng = np.random.default_rng(seed)
-    model = MLP(sizes, activation="tanh", loss="softmax_cross_entropy", seed=seed)
-    X = rng.standard_normal((batch, sizes[0]))
-    y = rng.integers(0, sizes[-1], batch)
-    return model, X, y
-
-
-def run(sizes, batch, skip_slow=False, f_block=0.3):
-    model, X, y = problem(sizes, batch)
-    n = sum(v.size for v in model.params.values())
-    F = loss_time(model, X, y, seconds=f_block)
-    _, grads = model.loss_and_grads(X, y)
-    grads = {k: g.copy() for k, g in grads.items()}
-    analytic = np.concatenate([grads[k].ravel() for k in model.params])
-    print(f"\nMLP({sizes}), tanh, softmax cross-entropy, batch {batch}, float64: n = {n}")
-    print(f"F = {F * 1e3:.3f} ms per loss evaluation at the start, 2n*F = {2 * n * F:.2f} s")
-    print("Each way's ratio uses F measured just before and just after it (their mean): F drifts")
-    print("during a long run, and only a bracketing F makes the ratio a measure of overhead.")
-    print(f"{'way':<16}{'time (s)':>10}{'F (ms)':>9}{'x 2n*F':>9}{'rel. error vs backprop':>25}")
-
-    def way(name, fn, rel_of=None, note_of=None):
-        F_before = loss_time(model, X, y, repeats=3, seconds=f_block)
-        seconds, out = timed(fn)
-        F_around = 0.5 * (F_before + loss_time(model, X, y, repeats=3, seconds=f_block))
-        rel = rel_of(out) if rel_of else None
-        rel_txt = f"{rel:.2e}" if rel is not None else "-"
-        note = note_of(out) if note_of else ""
-        print(f"{name:<16}{seconds:>10.2f}{F_around * 1e3:>9.3f}"
-              f"{seconds / (2 * n * F_around):>9.3f}{rel_txt:>25}  {note}")
-        return out
-
-    def report_rel(rep):
-        return rep.relative_error
-
-    def verdict(rep):
-        return rep.verdict.name
-
-    if not skip_slow:
-        way("course loop", lambda: course_loop(model, X, y),
-            lambda g: ge.relative_error(g, analytic))
-        rep = way("generic", lambda: ge.check_model(model, X, y, eps=EPS, fast=False),
-                  report_rel, verdict)
-        generic = ge.flatten(rep.numerical)[0]
-        way("scipy fprime", lambda: scipy_fprime(model, X, y),
-            lambda g: ge.relative_error(g, analytic), lambda g: "one-sided, n + 1 evaluations")
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            print(f"{'torch slow':<16}{'skipped: torch is not installed':>40}")
-        else:
-            way("torch slow", lambda: torch_slow(model, X, y), None,
-                lambda ok: f"gradcheck returned {ok}")
-    # Peak memory in a run of its own: tracemalloc slows every allocation, so the timed run is
-    # not traced.
-    tracemalloc.start()
-    ge.check_model(model, X, y, eps=EPS, fast=True)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    rep = way("structured", lambda: ge.check_model(model, X, y, eps=EPS, fast=True), report_rel,
-              lambda r: f"{r.verdict.name}, peak extra memory {peak / 2**20:.0f} MB")
-    if not skip_slow:
-        print(f"structured vs generic numerical gradients: relative error "
-              f"{ge.relative_error(ge.flatten(rep.numerical)[0], generic):.2e}")
-    way("sampled 100", lambda: ge.check_model(model, X, y, n_samples=100, seed=0, fast=False),
-        report_rel, verdict)
-    way("directional 3", lambda: ge.directional_check(lambda p: model.loss(X, y), grads,
-                                                      model.params, n_directions=3, seed=0),
-        report_rel, verdict)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny problems: a smoke run")
-    parser.add_argument("--overhead-only", action="store_true",
-                        help="only the interleaved generic-vs-bare comparison")
     parser.add_argument("--roundoff-only", action="store_true",
                         help="only the round-off of each estimate (extended-precision reference)")
     args = parser.parse_args(argv)
     if args.quick:
-        run([8, 16, 16, 4], 32, f_block=0.02)
-        run([20, 10, 4], 16, f_block=0.02)
-        overhead([8, 16, 16, 4], 32, n_components=50, rounds=2)
-        roundoff([8, 16, 16, 4], 32, n_components=20)
-        return
-    problems = ([64, 128, 128, 10], 256), ([784, 100, 10], 64)
-    if not (args.overhead_only or args.roundoff_only):
-        for sizes, batch in problems:
-            run(sizes, batch)
+        problems, chunks, f_block, n_round = (([8, 16, 16, 4], 32), ([20, 10, 4], 16)), 2, 0.02, 20
+    else:
+        problems, chunks, f_block, n_round = (([64, 128, 128, 10], 256), ([784, 100, 10], 64)), \
+            8, 0.3, 200
     if not args.roundoff_only:
         for sizes, batch in problems:
-            overhead(sizes, batch)
-    if not args.overhead_only:
-        for sizes, batch in problems:
-            roundoff(sizes, batch)
+            run(sizes, batch, chunks=chunks, f_block=f_block)
+    for sizes, batch in problems:
+        roundoff(sizes, batch, n_components=n_round)
 
 
 if __name__ == "__main__":

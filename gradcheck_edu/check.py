@@ -143,16 +143,16 @@ def classify_relative_error(r: float, thresholds: tuple[float, float, float] = D
 
 
 def _verdict(analytic: np.ndarray, numerical: np.ndarray, noise: np.ndarray,
-             roundoff: np.ndarray, thresholds: tuple) -> tuple[float, Verdict, str]:
+             roundoff: float, thresholds: tuple) -> tuple[float, Verdict, str]:
     """Relative error and verdict, allowing for the round-off of the finite differences.
 
     ``noise`` (:func:`_noise`) bounds the round-off of each estimate by ten roundings of the loss
-    values, ``10 EPS max|f| / |h|``; ``roundoff`` (:func:`_roundoff`) is its typical size (rms),
-    about 0.3 EPS max|f| / |h| for a central difference. Then:
+    values, ``10 EPS max|f| / |h|``; ``roundoff * noise`` (:func:`_roundoff`) is its typical
+    size (rms), about 0.3 EPS max|f| / |h| for a central difference. Then:
 
     * within one rounding (``||a - n|| <= ||noise|| / 10``) the difference says nothing about the
-      analytic gradient; the verdict is that of the *resolution*, ``||roundoff|| / (||a|| +
-      ||n||)``, the relative error that round-off alone typically gives, and no worse than
+      analytic gradient; the verdict is that of the *resolution*, ``roundoff ||noise|| / (||a||
+      + ||n||)``, the relative error that round-off alone typically gives, and no worse than
       ACCEPTABLE. It depends on the steps and the loss values only, so two paths that compute
       the same central differences with different round-off (the generic path and the
       structure-aware one) give the same verdict;
@@ -168,7 +168,7 @@ def _verdict(analytic: np.ndarray, numerical: np.ndarray, noise: np.ndarray,
     bound = float(np.linalg.norm(noise))
     floor = "gradient is at the round-off floor: the relative error is noise"
     if diff <= 0.1 * bound:
-        resolution = float(np.linalg.norm(roundoff)) / den
+        resolution = roundoff * bound / den
         resolved = min(classify_relative_error(resolution, thresholds), Verdict.ACCEPTABLE)
         if resolved == verdict:
             return r, verdict, ""
@@ -237,14 +237,22 @@ class _Components:
     not a million row objects.
     """
 
-    def __init__(self, names, shapes, leaf, flat, analytic, numerical, kink, flat_index):
+    def __init__(self, names, shapes, leaf, flat, analytic, numerical, kink, flat_index=None,
+                 offsets=None):
         self.names, self.shapes = list(names), list(shapes)
         self.leaf = np.asarray(leaf, dtype=np.int64)
         self.flat = np.asarray(flat, dtype=np.int64)
         self.analytic = np.asarray(analytic, dtype=np.float64)
         self.numerical = np.asarray(numerical, dtype=np.float64)
         self.kink = np.asarray(kink, dtype=bool)
-        self.flat_index = np.asarray(flat_index, dtype=np.int64)
+        # position in theta: given (a sampled check, directions), or offset of the leaf + flat
+        self._flat_index = None if flat_index is None else np.asarray(flat_index, np.int64)
+        self._offsets = None if offsets is None else np.asarray(offsets, np.int64)
+
+    def flat_index(self, pos: np.ndarray) -> np.ndarray:
+        if self._flat_index is not None:
+            return self._flat_index[pos]
+        return self._offsets[self.leaf[pos]] + self.flat[pos]
 
     def __len__(self) -> int:
         return int(self.leaf.size)
@@ -267,7 +275,7 @@ class _Components:
         a, n = self.analytic[pos], self.numerical[pos]
         return [ComponentRow(self.names[k], idx, fi, av, nv, abs(av - nv), kk)
                 for k, idx, fi, av, nv, kk in zip(leaf.tolist(), index,
-                                                   self.flat_index[pos].tolist(), a.tolist(),
+                                                   self.flat_index(pos).tolist(), a.tolist(),
                                                    n.tolist(), self.kink[pos].tolist())]
 
 
@@ -444,13 +452,14 @@ def _noise(est: _Estimate) -> np.ndarray:
     return 10 * EPS * fmax / np.abs(est.steps)
 
 
-def _roundoff(est: _Estimate, noise: np.ndarray) -> np.ndarray:
-    """Typical (rms) round-off of each estimate: the loss values' round-off times the stencil's
-    gain, ``||weights||_2 / |h|`` (about 0.3 EPS max|f| / |h| for a central difference)."""
+def _roundoff(est: _Estimate) -> float:
+    """Typical (rms) round-off of each estimate as a fraction of :func:`_noise`: the loss values'
+    round-off times the stencil's gain ``||weights||_2 / |h|`` (about 0.3 EPS max|f| / |h| for a
+    central difference)."""
     if est.values is None:
-        return 0.1 * noise
+        return 0.1
     gain = float(np.linalg.norm(_STENCILS[est.method][3]))
-    return noise * (_LOSS_ROUNDOFF * gain / 10)
+    return _LOSS_ROUNDOFF * gain / 10
 
 
 def _find_kinks(est: _Estimate, analytic: np.ndarray, noise: np.ndarray) -> np.ndarray:
@@ -557,29 +566,32 @@ def _report(est: _Estimate, a_flat: np.ndarray, eps: float | None,
     indices = est.indices
     a_sel = a_flat if indices is None else a_flat[indices]
     noise = _noise(est)
-    roundoff = _roundoff(est, noise)
+    roundoff = _roundoff(est)
     kinks = _find_kinks(est, a_sel, noise)
     spec = est.target.spec
-    starts = np.array([leaf.offset for leaf in spec.leaves], dtype=np.int64)
-    flat_idx = starts[est.leaf] + est.flat if indices is None else indices
     components = _Components(spec.names, spec.shapes, est.leaf, est.flat, a_sel, est.grad,
-                             kinks, flat_idx)
-    smooth = ~kinks
+                             kinks, indices, [leaf.offset for leaf in spec.leaves])
+    smooth = ~kinks if kinks.any() else slice(None)  # no copies when there is no kink
+    # components in leaf order (all of theta, or sorted indices): one range per leaf, no copies
+    in_order = est.leaf.size < 2 or bool(np.all(est.leaf[1:] >= est.leaf[:-1]))
+    ends = np.searchsorted(est.leaf, np.arange(len(spec.leaves) + 1)) if in_order else None
     per_parameter = {}
     for k, leaf in enumerate(spec.leaves):
-        mine = est.leaf == k
-        use = mine & smooth
-        if not mine.any():
+        mine = slice(int(ends[k]), int(ends[k + 1])) if in_order else np.flatnonzero(
+            est.leaf == k)
+        a, n, z, kk = a_sel[mine], est.grad[mine], noise[mine], kinks[mine]
+        if a.size == 0:
             per_parameter[leaf.name] = ParameterRow(leaf.name, leaf.shape, 0, math.nan, None,
                                                     math.nan)
             continue
-        r, v, note = _verdict(a_sel[use], est.grad[use], noise[use], roundoff[use],
-                              thresholds)
-        per_parameter[leaf.name] = ParameterRow(
-            leaf.name, leaf.shape, int(mine.sum()), r, v,
-            float(np.max(np.abs(a_sel[mine] - est.grad[mine]))), int((mine & kinks).sum()), note)
-    r, v, note = _verdict(a_sel[smooth], est.grad[smooth], noise[smooth], roundoff[smooth],
-                          thresholds)
+        max_abs = float(np.max(np.abs(a - n)))
+        n_kinks = int(kk.sum())
+        if n_kinks:
+            a, n, z = a[~kk], n[~kk], z[~kk]
+        r, v, note = _verdict(a, n, z, roundoff, thresholds)
+        per_parameter[leaf.name] = ParameterRow(leaf.name, leaf.shape, int(kk.size), r, v,
+                                                max_abs, n_kinks, note)
+    r, v, note = _verdict(a_sel[smooth], est.grad[smooth], noise[smooth], roundoff, thresholds)
     v, note = _no_better_than_worst_parameter(v, note, per_parameter)
 
     if indices is None:
@@ -646,7 +658,7 @@ def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
                 noise[d] = 10 * EPS * max(abs(fp), abs(fm), abs(f0)) / eps
         finally:
             np.copyto(arr, original)
-        r, v, note = _verdict(d_a, d_n, noise, noise * _CENTRAL_ROUNDOFF, thresholds)
+        r, v, note = _verdict(d_a, d_n, noise, _CENTRAL_ROUNDOFF, thresholds)
         per_parameter[leaf.name] = ParameterRow(leaf.name, leaf.shape, n_directions, r, v,
                                                 float(np.max(np.abs(d_a - d_n))), 0, note)
         analytic[leaf.name], numerical[leaf.name] = d_a, d_n
@@ -655,7 +667,7 @@ def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
         all_noise.append(noise)
     all_a, all_n = np.concatenate(all_a), np.concatenate(all_n)
     all_noise = np.concatenate(all_noise)
-    r, v, note = _verdict(all_a, all_n, all_noise, all_noise * _CENTRAL_ROUNDOFF, thresholds)
+    r, v, note = _verdict(all_a, all_n, all_noise, _CENTRAL_ROUNDOFF, thresholds)
     v, note = _no_better_than_worst_parameter(v, note, per_parameter)
     n_leaves = len(spec.leaves)
     components = _Components(
@@ -905,9 +917,26 @@ def check_model(model: Any, X: Any, y: Any, eps: float | None = 1e-6, method: st
         A model that describes its dense layers with ``layer_structure()`` (see
         :mod:`gradcheck_edu.layered`) can be checked with the structure-aware path: the same
         central differences and steps, computed with cached activations and rank-1 updates, in a
-        fraction of the time. ``"auto"`` uses it when the model offers it (float64 parameters,
-        ``method="central"``), ``False`` always uses the generic path (one ``model.loss`` call per
-        perturbation, the reference), ``True`` requires the fast path.
+        fraction of the time (about 0.05 x 2n loss evaluations for MLP([64, 128, 128, 10])).
+        ``"auto"`` uses it when the model offers it (float64 parameters, ``method="central"``)
+        and it reproduces ``model.loss``, ``False`` always uses the generic path (one
+        ``model.loss`` call per perturbation, the reference), ``True`` requires the fast path
+        and raises a ValueError that says why when it cannot be used.
+
+    Notes
+    -----
+    The structure-aware path computes the loss of the network the model *describes*. It is used
+    only if that loss equals ``model.loss`` at the parameters and, for each parameter, at
+    ``theta +- h e_k`` for the component with the largest change and one random component (4
+    extra loss evaluations per parameter): a model whose ``params["W1"]`` is no longer the array
+    its layer reads is checked by the generic path, which shows ``W1`` WRONG.
+
+    The two paths agree to the round-off of the generic one: it subtracts two float64 losses,
+    whose rounding (about ``0.3 EPS |L| / eps`` per component, rms) is ~2e-8 of the gradient on
+    MLP([64, 128, 128, 10]) at ``eps=1e-6``, while the structure-aware path forms its changes
+    from the increments and is ~1e-11 from the exact central difference. Their verdicts are the
+    same: a difference within the round-off is given the verdict of the resolution, which
+    depends only on the steps and loss values (see ``note`` in the per-parameter table).
     """
     for attr in ("params", "loss", "loss_and_grads"):
         if not hasattr(model, attr):
@@ -922,8 +951,9 @@ def check_model(model: Any, X: Any, y: Any, eps: float | None = 1e-6, method: st
         if missing:
             raise ValueError(f"loss_and_grads returned no gradient for {missing}; it must return "
                              f"one per parameter, with the keys of .params")
-        grads = {k: np.array(grads[k], dtype=np.float64) for k in model.params}
-        a_flat = _analytic_flat(grads, model.params)
+        grads = {k: np.asarray(grads[k], dtype=np.float64) for k in model.params}
+        a_flat = _analytic_flat(grads, model.params)  # a copy: the model's buffers may change
+        del grads
         indices = _sample_indices(a_flat.size, n_samples, seed)
 
         def f(_params: Any) -> float:
@@ -983,9 +1013,7 @@ def _layered_estimate(model: Any, f: Callable, X: Any, y: Any, eps: float | None
         h_used[pos] = h
         # Both sides in one call: the work per column is shared. x - h may round; (x - h) - x
         # is exact, and is the move the generic path makes.
-        both = layered.change(spec_leaf.name, np.concatenate([flat[pos], flat[pos]]),
-                              np.concatenate([h, (x - h) - x]))
-        changes[pos, 0], changes[pos, 1] = both[: pos.size], both[pos.size:]
+        changes[pos] = layered.change(spec_leaf.name, flat[pos], np.stack([h, (x - h) - x], 1))
     mismatch = _spot_check(target, leaf, flat, h_used, changes, f0, layered.loss_scale)
     if mismatch is not None:
         if strict:

@@ -351,42 +351,56 @@ def _perturbed_values(target: _Target, leaf: np.ndarray, flat: np.ndarray, steps
     """
     values = np.empty((leaf.size, len(offsets)))
     h_used = np.empty(leaf.size)
-    call = target.call
     for k, arr in enumerate(target.arrays):
         pos = np.flatnonzero(leaf == k)
         if pos.size == 0:
             continue
-        view = _flat_view(arr)
-        fl = flat[pos]
-        x = np.asarray(arr).reshape(-1)[fl]  # the originals, in the array's own dtype
-        h = _representable_steps(arr, x, steps[pos], target, k, fl)
+        x = np.asarray(arr).reshape(-1)[flat[pos]]  # the originals, in the array's own dtype
+        h = _representable_steps(arr, x, steps[pos], target, k, flat[pos])
         h_used[pos] = h
-        # Python floats for float64 (cheapest to write); the dtype's own scalars otherwise.
-        as_list = (lambda a: a.tolist()) if arr.dtype == np.float64 else list
-        points = [None if o == 0 else as_list(x + arr.dtype.type(o) * h) for o in offsets]
-        originals, where, rows = as_list(x), fl.tolist(), pos.tolist()
-        current = None
-        try:
-            for j, i in enumerate(where):
-                current = j
-                for m, offset in enumerate(offsets):
-                    if offset == 0:
-                        values[rows[j], m] = f0
-                        continue
-                    view[i] = points[m][j]
-                    v = call()
-                    if type(v) is not float:
-                        v = _real_scalar(v)
-                    if not math.isfinite(v):
-                        _check_finite(v, f"at {_side(offset)} in component "
-                                         f"{target.label(k, i)} (eps={float(h[j]):.3g})")
-                    values[rows[j], m] = v
-                view[i] = originals[j]
-                current = None
-        finally:
-            if current is not None:
-                view[where[current]] = originals[current]
+        view = _flat_view(arr)
+        for s in range(0, pos.size, _BLOCK):  # blocks: the Python lists below stay small
+            b = slice(s, s + _BLOCK)
+            values[pos[b]] = _leaf_values(target, k, view, flat[pos[b]], x[b], h[b], offsets,
+                                          f0)
     return values, h_used
+
+
+# Components per block of the evaluation loop (its Python lists cost ~150 bytes per component).
+_BLOCK = 4096
+
+
+def _leaf_values(target: _Target, k: int, view: Any, flat: np.ndarray, x: np.ndarray,
+                 h: np.ndarray, offsets: tuple[float, ...], f0: float) -> np.ndarray:
+    """The loop itself, for components ``flat`` of leaf ``k`` (originals ``x``, steps ``h``)."""
+    values = np.empty((flat.size, len(offsets)))
+    # Python floats for float64 (cheapest to write); the dtype's own scalars otherwise.
+    as_list = (lambda a: a.tolist()) if x.dtype == np.float64 else list
+    points = [None if o == 0 else as_list(x + x.dtype.type(o) * h) for o in offsets]
+    originals, where = as_list(x), flat.tolist()
+    call = target.call
+    current = None
+    try:
+        for j, i in enumerate(where):
+            current = j
+            for m, offset in enumerate(offsets):
+                if offset == 0:
+                    values[j, m] = f0
+                    continue
+                view[i] = points[m][j]
+                v = call()
+                if type(v) is not float:
+                    v = _real_scalar(v)
+                if not math.isfinite(v):
+                    _check_finite(v, f"at {_side(offset)} in component {target.label(k, i)} "
+                                     f"(eps={float(h[j]):.3g})")
+                values[j, m] = v
+            view[i] = originals[j]
+            current = None
+    finally:
+        if current is not None:
+            view[where[current]] = originals[current]
+    return values
 
 
 def _complex_scalar(value: Any, where: str) -> complex:
@@ -458,8 +472,10 @@ class _BatchTarget:
     def base_value(self) -> float | complex:
         base = self.theta0.astype(np.complex128) if self.complex_step else self.theta0
         none = np.empty(0, dtype=np.int64)
-        f0 = _batch_values(self.f, np.stack([base, base]), self.spec, none,
-                           "the unperturbed theta", self.complex_step)
+        both = np.stack([base, base])
+        both.flags.writeable = False
+        f0 = _batch_values(self.f, both, self.spec, none, "the unperturbed theta",
+                           self.complex_step)
         if f0[0] != f0[1]:
             raise ValueError(
                 f"f is not deterministic: two evaluations at the same theta returned {f0[0]!r} "

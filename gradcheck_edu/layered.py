@@ -5,12 +5,28 @@ For a stack of dense layers most of that work is repeated: perturbing ``W_l[i, j
 column ``j`` of layer ``l``'s pre-activation, so layer ``l+1``'s pre-activation changes by the
 rank-1 term ``da_l[:, j] (outer) W_{l+1}[j, :]``. This module reuses the activations cached before
 layer ``l``, applies that rank-1 update, batches many perturbations into one broadcast
-computation, and recomputes only what changes. It evaluates exactly the same central difference
-``(L(theta + h e_k) - L(theta - h e_k)) / 2h`` at the same points as the generic path; only the
-floating-point operations differ. Where the output layer is linear, each ``L(theta +- h e_k) -
-L(theta)`` is computed from the increments of the outputs (``_data_loss_change``), so the
-difference keeps the digits that subtracting two rounded losses near 2.3 would lose: against
-backprop what remains is the O(h^2) truncation, not round-off.
+computation, and recomputes only what changes. Through the activation after layer ``l+1`` the
+change is carried by a series, with coefficients shared by all perturbations of a column: the
+Taylor series of tanh and sigmoid (exact to float64 resolution while the move is below 1e-4), the
+slopes of ReLU and leaky ReLU (exact while no pre-activation crosses 0); perturbations for which
+it does not hold are evaluated exactly. Work arrays are chunked to ``chunk_bytes`` (8 MB), so
+the extra memory stays a few tens of MB whatever the size of the model.
+
+It evaluates exactly the same central difference ``(L(theta + h e_k) - L(theta - h e_k)) / 2h``
+at the same points, with the same ``h``, as the generic path; only the floating-point operations
+differ. With a linear output layer, each ``L(theta +- h e_k) - L(theta)`` is computed from the
+increments of the activations and outputs (``_data_loss_change``), never as a difference of two
+rounded losses near 2.3, so its central differences carry almost no round-off.
+
+Agreement with the generic path. Measured against the same central differences computed in
+extended precision (``np.longdouble``) on MLP([64, 128, 128, 10]), batch 256, eps = 1e-6, every
+activation and loss: this path is 3e-12 to 2e-11 from them (relative), the generic path 2e-9 to
+3e-8. The generic path's error is the round-off of its loss values (about 0.4 EPS |L| each, rms,
+i.e. ``0.3 EPS |L| / h`` per component), and it is the whole of the difference between the two
+paths: they agree to 1e-8 where that round-off allows (small models, larger steps) and to
+~2e-8 on that problem at eps = 1e-6. The verdicts are the same: a difference within the
+round-off is given the verdict of the resolution (``check._verdict``), which depends on the
+steps and loss values only.
 
 A model opts in by describing itself with ``model.layer_structure()``::
 
@@ -21,8 +37,10 @@ A model opts in by describing itself with ``model.layer_structure()``::
 
 where ``"W"``/``"b"`` name arrays of ``model.params`` (``out = x @ W + b``), and the activation is
 ``None``, ``"relu"``, ``"tanh"``, ``"sigmoid"`` or ``("leaky_relu", slope)``. The description is
-verified: the loss it implies must equal ``model.loss(X, y)`` at the current parameters, or the
-generic path is used. This module never imports a model class.
+not trusted: the loss it implies must equal ``model.loss(X, y)`` at the current parameters, and
+for each parameter the largest and one random change it predicts must match ``model.loss``
+itself at ``theta +- h e_k`` (see ``check._spot_check``), or the generic path is used. This module
+never imports a model class.
 """
 
 from __future__ import annotations
@@ -301,11 +319,13 @@ class LayeredLoss:
             A weight or bias of one of the layers.
         flat : ndarray of int, shape (P,)
             Flat (C-order) indices into that parameter.
-        delta : ndarray, shape (P,)
+        delta : ndarray, shape (P,) or (P, S)
+            One move per index, or S moves per index (the two sides of a central difference:
+            work per column is then shared).
 
         Returns
         -------
-        ndarray, shape (P,)
+        ndarray, the shape of ``delta``
         """
         k = next((k for k, (wn, bn, *_) in enumerate(self.layers) if name in (wn, bn)), None)
         if k is None:
@@ -313,17 +333,22 @@ class LayeredLoss:
         is_weight = name == self.layers[k][0]
         flat = np.asarray(flat, dtype=np.int64)
         delta = np.asarray(delta, dtype=np.float64)
+        moves = delta.reshape(flat.size, -1)
+        out = np.empty(moves.shape)
         if not self._series_applies(k):
-            return self._exact(k, is_weight, flat, delta)
+            for side in range(moves.shape[1]):
+                out[:, side] = self._exact(k, is_weight, flat, moves[:, side])
+            return out.reshape(delta.shape)
         # Group the perturbations by the column they move; one expansion per column.
-        out = np.empty(flat.size)
+        S = moves.shape[1]
         cols = flat % self.layers[k][2].shape[1] if is_weight else flat
         order = np.argsort(cols, kind="stable")
         bounds = np.flatnonzero(np.diff(cols[order])) + 1
         for group in np.split(order, bounds):
-            out[group] = self._column(k, is_weight, int(cols[group[0]]), flat[group],
-                                      delta[group])
-        return out
+            out[group] = self._column(k, is_weight, int(cols[group[0]]),
+                                      np.repeat(flat[group], S), moves[group].ravel()
+                                      ).reshape(-1, S)
+        return out.reshape(delta.shape)
 
     def _series_applies(self, k: int) -> bool:
         """An activation with a series after layer k+1, and a layer after it to absorb it."""

@@ -12,9 +12,14 @@ def test_gradcheck_benchmark_quick():
                           "--quick"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     for way in ("course loop", "generic", "scipy fprime", "torch slow", "structured",
-                "sampled 100", "directional 3"):
+                "sampled 100", "sampled 100 generic", "directional 3", "round-off"):
         assert way in out.stdout, way
-    assert "EXCELLENT" in out.stdout
+    assert "EXCELLENT" in out.stdout and "interleaved chunks" in out.stdout
+    assert "per parameter identical" in out.stdout
+    # torch: a row with its relative error, or a note that it is not installed
+    torch_rows = [line for line in out.stdout.splitlines() if line.startswith("torch slow")]
+    assert len(torch_rows) == 2
+    assert all("not installed" in row or "slow mode" in row for row in torch_rows)
 
 
 def test_train_step_benchmark_runs():

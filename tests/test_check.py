@@ -397,3 +397,99 @@ def test_check_layer_dout_does_not_repeat_an_x_drawn_with_the_same_seed():
     report = ge.check_layer(Standardize(np.ones(5), forgot_dx=True), x, seed=0)
     assert report.per_parameter["x"].verdict is Verdict.WRONG
     assert ge.check_layer(Standardize(np.ones(5)), x, seed=0).passed
+
+
+# --------------------------------------------------------------------------- bookkeeping
+
+
+def test_a_full_check_keeps_arrays_not_an_object_per_component():
+    # ~20k components: a row object (and an index tuple) per component cost ~0.5 KB each; the
+    # report keeps arrays and builds rows when asked.
+    import tracemalloc
+
+    n = 20_000
+    theta = {"W": np.linspace(-1.0, 1.0, n - 100).reshape(-1, 100), "b": np.zeros(100)}
+    grad = {"W": np.zeros_like(theta["W"]), "b": np.zeros(100)}
+    grad["W"][0, 0], grad["b"][3] = 2 * theta["W"][0, 0], 1.0
+
+    def f(p):  # reads two entries: each call is cheap, the bookkeeping is what is measured
+        return float(p["W"][0, 0] ** 2 + p["b"][3])
+
+    tracemalloc.start()
+    report = ge.gradient_check(f, grad, theta)
+    retained, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert report.verdict is Verdict.EXCELLENT and report.n_checked == n
+    assert retained < 120 * n and peak < 200 * n, (retained / n, peak / n)
+    # the public rows are still there, built on demand
+    assert len(report.rows) == n and report.rows[n - 97].name == "b"
+    assert report.rows[n - 97].index == (3,) and report.rows[n - 97].flat_index == n - 97
+    worst = report.worst(2)
+    assert [w.abs_error for w in worst] == sorted((r.abs_error for r in report.rows),
+                                                  reverse=True)[:2]
+
+
+def test_rows_and_worst_from_the_arrays_match_the_gradients():
+    f, grad, params = _problem(9)
+    g = grad(params)
+    g["b1"][2] += 0.5
+    report = ge.gradient_check(f, g, params)
+    rows = report.rows
+    assert [(r.name, r.index) for r in rows[:2]] == [("W1", (0, 0)), ("W1", (0, 1))]
+    assert [r.flat_index for r in rows] == list(range(20))
+    for r in rows:
+        assert r.analytic == g[r.name][r.index]
+        assert r.numerical == report.numerical[r.name][r.index]
+        assert r.abs_error == abs(r.analytic - r.numerical)
+    assert (report.worst(1)[0].name, report.worst(1)[0].index) == ("b1", (2,))
+    assert report.worst(0) == [] and len(report.worst(100)) == 20
+
+
+def test_nan_gradients_come_first_in_worst():
+    f, grad, params = _problem(10)
+    g = grad(params)
+    g["w2"][1] = np.nan
+    report = ge.gradient_check(f, g, params)
+    assert (report.worst(1)[0].name, report.worst(1)[0].index) == ("w2", (1,))
+    assert report.verdict is Verdict.WRONG
+
+
+# --------------------------------------------------------------------------- round-off
+
+
+def test_a_difference_within_round_off_gets_the_verdict_of_the_resolution():
+    # Two estimates of the same central differences, one with round-off (as the generic path),
+    # one without (as the structure-aware path): within one rounding of the loss values, both
+    # get the verdict of the resolution, not of their own round-off.
+    from gradcheck_edu.check import _CENTRAL_ROUNDOFF, _verdict
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(500) * 3e-4
+    noise = np.full(500, 10 * np.finfo(float).eps * 2.3 / 1e-6)  # _noise at |f| = 2.3, h = 1e-6
+    roundoff = noise * _CENTRAL_ROUNDOFF  # the typical round-off of each estimate
+    resolution = np.linalg.norm(roundoff) / (2 * np.linalg.norm(a))
+    assert 1e-7 < resolution < 1e-5  # an ACCEPTABLE resolution: the check sees no better
+    noisy = a + rng.standard_normal(500) * roundoff  # the generic path's typical round-off
+    for numerical in (noisy, a + 1e-14 * a, a):
+        r, v, note = _verdict(a, numerical, noise, _CENTRAL_ROUNDOFF, ge.DEFAULT_THRESHOLDS)
+        assert v is Verdict.ACCEPTABLE, (r, note)
+    # a larger resolution (smaller gradient) is still ACCEPTABLE, with the floor's note
+    r, v, note = _verdict(a * 1e-3, a * 1e-3, noise, _CENTRAL_ROUNDOFF,
+                          ge.DEFAULT_THRESHOLDS)
+    assert v is Verdict.ACCEPTABLE and "round-off floor" in note
+    # with a large gradient the same round-off is far below 1e-7: EXCELLENT either way
+    for numerical in (a * 1e3 + rng.standard_normal(500) * roundoff, a * 1e3):
+        assert _verdict(a * 1e3, numerical, noise, _CENTRAL_ROUNDOFF, ge.DEFAULT_THRESHOLDS)[1] \
+            is Verdict.EXCELLENT
+
+
+def test_an_error_above_one_rounding_is_not_called_round_off():
+    from gradcheck_edu.check import _CENTRAL_ROUNDOFF, _verdict
+
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal(500)
+    noise = np.full(500, 10 * np.finfo(float).eps * 2.3 / 1e-6)
+    wrong = a * (1 + 4e-7)  # 2e-7 relative error: above one rounding of the losses here
+    r, v, note = _verdict(a, wrong, noise, _CENTRAL_ROUNDOFF, ge.DEFAULT_THRESHOLDS)
+    assert np.linalg.norm(a - wrong) > 0.1 * np.linalg.norm(noise)
+    assert v is Verdict.ACCEPTABLE and note == ""

@@ -227,3 +227,83 @@ _STENCIL_CALLS = {"forward": [1], "central": [1, -1], "richardson": [2, 1, -1, -
 def test_vectorized_checks_the_output_shape():
     with pytest.raises(ValueError, match="one value per row"):
         ge.numerical_gradient(lambda T: np.sum(T), np.ones(3), vectorized=True)
+
+
+def test_vectorized_block_is_read_only_and_differs_from_theta_in_one_entry_per_row():
+    # The block is filled with theta once; before each call only the perturbed entries are set
+    # (and put back after it), so f must not write to it: it gets a read-only array.
+    theta = np.array([0.3, -1.2, 2.0, 0.7, 1.1])
+    seen = []
+
+    def f(T):
+        assert not T.flags.writeable
+        seen.append(int(np.count_nonzero(T != theta)))
+        with pytest.raises(ValueError, match="read-only"):
+            T[0, 0] = 1.0
+        return np.sum(np.sin(T), axis=1)
+
+    g = ge.numerical_gradient(f, theta, vectorized=True, batch_size=2)
+    np.testing.assert_allclose(g, np.cos(theta), rtol=1e-9)
+    # after the base call (2 rows equal to theta), every row of every call moves one entry
+    assert seen[0] == 0 and seen[1:] == [2, 2, 2, 2, 1, 1]
+
+
+def test_gradient_check_vectorized_matches_the_loop():
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((9, 9))
+    theta = {"a": rng.standard_normal((2, 3)), "b": rng.standard_normal(3)}
+
+    def flat(p):
+        return np.concatenate([p["a"].ravel(), p["b"]])
+
+    def f(p):
+        v = flat(p)
+        return float(np.tanh(v) @ A @ np.tanh(v))
+
+    def f_batch(T):
+        t = np.tanh(T)
+        return np.einsum("ki,ij,kj->k", t, A, t)
+
+    def grad(p):
+        t = np.tanh(flat(p))
+        g = ((A + A.T) @ t) * (1 - t**2)
+        return {"a": g[:6].reshape(2, 3), "b": g[6:]}
+
+    loop = ge.gradient_check(f, grad, theta)
+    vec = ge.gradient_check(f_batch, grad, theta, vectorized=True, batch_size=4)
+    assert vec.verdict is loop.verdict is ge.Verdict.EXCELLENT
+    assert ge.relative_error(vec.numerical, loop.numerical) < 1e-9
+    sampled = ge.gradient_check(f_batch, grad, theta, n_samples=4, seed=0, vectorized=True)
+    assert sampled.n_checked == 4 and sampled.passed
+    wrong = ge.gradient_check(f_batch, lambda p: {"a": grad(p)["a"], "b": -grad(p)["b"]}, theta,
+                              vectorized=True)
+    assert wrong.per_parameter["b"].verdict is ge.Verdict.WRONG and wrong.worst(1)[0].name == "b"
+
+
+def test_vectorized_gradient_check_finds_kinks():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((6, 4))
+    w = rng.standard_normal(4)
+    z = X @ w
+    w[0] -= (z[1] - 1e-7) / X[1, 0]  # sample 1 within 1e-7 of the ReLU's kink
+
+    def f_batch(T):
+        return np.maximum(T @ X.T, 0.0).sum(axis=1)
+
+    report = ge.gradient_check(f_batch, lambda v: X.T @ (X @ v > 0), w, vectorized=True)
+    assert report.passed and report.kinks
+    assert all(r.kink for r in report.kinks)
+
+
+def test_non_contiguous_parameters_are_perturbed_in_place():
+    base = np.arange(12.0).reshape(3, 4) / 10
+    params = {"W": base.T, "b": base[:, ::2]}  # views: a transpose and a strided slice
+
+    def f(_):  # reads base, the arrays the views share
+        return float(np.sum(np.sin(base)))
+
+    g = ge.numerical_gradient(f, params)
+    # b aliases base[:, ::2], which W also sees: each derivative is cos(base) at its entry
+    np.testing.assert_allclose(g["W"], np.cos(base).T, rtol=1e-9)
+    np.testing.assert_allclose(g["b"], np.cos(base[:, ::2]), rtol=1e-9)
+    np.testing.assert_array_equal(base, np.arange(12.0).reshape(3, 4) / 10)
