@@ -960,35 +960,40 @@ def check_model(model: Any, X: Any, y: Any, eps: float | None = 1e-6, method: st
         def f(_params: Any) -> float:
             return model.loss(X, y)
 
-        est = None
+        est, why_not = None, ""
         if fast:
-            est = _layered_estimate(model, f, X, y, eps, method, indices, strict=fast is True)
+            est, why_not = _layered_estimate(model, f, X, y, eps, method, indices,
+                                             strict=fast is True)
             if est is None and fast is True:
                 raise ValueError("fast=True needs method='central', float64 parameters and a "
                                  "model.layer_structure() that matches model.loss; use "
                                  "fast='auto' to fall back to the generic path")
         if est is None:
             est = _Estimate(f, model.params, eps, method, indices)
-        return _report(est, a_flat, eps, thresholds)
+        report = _report(est, a_flat, eps, thresholds)
+        if why_not:  # say why the structure-aware path was not used: it points at the bug
+            report.note = f"{why_not}; checked with the generic path" + (
+                f"; {report.note}" if report.note else "")
+        return report
     finally:
         _restore(model, saved)
 
 
 def _layered_estimate(model: Any, f: Callable, X: Any, y: Any, eps: float | None, method: str,
-                      indices: np.ndarray | None, strict: bool = False) -> _Estimate | None:
-    """Central differences through :class:`~gradcheck_edu.layered.LayeredLoss`, or None.
+                      indices: np.ndarray | None, strict: bool = False
+                      ) -> tuple[_Estimate | None, str]:
+    """Central differences through :class:`~gradcheck_edu.layered.LayeredLoss`, and why not.
 
-    None when the model offers no usable description, or when the description does not
-    reproduce ``model.loss``: at the unperturbed parameters, and at a few perturbed ones per
-    parameter (see :func:`_spot_check`). With ``strict``, a mismatch at a perturbed point raises
-    a ValueError that says where instead.
+    (None, "") when the model offers no usable description or the description does not
+    reproduce ``model.loss`` at the unperturbed parameters; (None, message) when it does not at a
+    perturbed point (see :func:`_spot_check`), or with ``strict`` a ValueError with the message.
     """
     from .layered import LayeredLoss, structure_of
 
     structure = structure_of(model) if method == "central" else None
     params = model.params
     if structure is None or any(np.asarray(v).dtype != np.float64 for v in params.values()):
-        return None
+        return None, ""
     target = _Target(f, params)
     leaf, flat = target.components(indices)
     steps = _steps(target, leaf, flat, eps, "central")
@@ -996,10 +1001,10 @@ def _layered_estimate(model: Any, f: Callable, X: Any, y: Any, eps: float | None
     try:
         layered = LayeredLoss(structure, params, X, y)
     except (KeyError, ValueError, TypeError, IndexError):
-        return None
+        return None, ""
     if set(layered.names()) != set(params) or not abs(layered.value - f0) <= 1e-12 * max(
             1.0, abs(f0)):
-        return None  # the description does not reproduce model.loss: use the generic path
+        return None, ""  # the description does not reproduce model.loss: generic path
     changes = np.empty((leaf.size, 2))
     h_used = np.empty(leaf.size)
     for k, spec_leaf in enumerate(target.spec.leaves):
@@ -1020,8 +1025,8 @@ def _layered_estimate(model: Any, f: Callable, X: Any, y: Any, eps: float | None
         if strict:
             raise ValueError(f"fast=True: {mismatch}. Use fast='auto' (it falls back to the "
                              "generic path) or fast=False")
-        return None
-    return _Estimate.from_central_changes(target, leaf, flat, indices, h_used, changes, f0)
+        return None, mismatch
+    return _Estimate.from_central_changes(target, leaf, flat, indices, h_used, changes, f0), ""
 
 
 def _spot_check(target: _Target, leaf: np.ndarray, flat: np.ndarray, h: np.ndarray,

@@ -213,11 +213,7 @@ def _label(spec: Any, k: int, flat: int) -> str:
 def _flat_view(arr: np.ndarray) -> Any:
     """Something that reads and writes ``arr``'s entries by flat index, in place: a 1-D view for
     a C-contiguous array, else the array's flat iterator (which writes through to it)."""
-    if arr.flags.c_contiguous:
-        view = arr.reshape(-1)
-        if np.shares_memory(view, arr) or arr.size == 0:
-            return view
-    return arr.flat
+    return arr.reshape(-1) if arr.flags.c_contiguous else arr.flat
 
 
 def _check_leaf_perturbable(name: str, value: Any) -> None:

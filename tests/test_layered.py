@@ -296,6 +296,8 @@ def test_a_parameter_the_model_no_longer_reads_is_wrong_on_every_path(which):
         assert report.per_parameter["W1"].verdict is ge.Verdict.WRONG
         assert report.worst(1)[0].name == "W1"
         np.testing.assert_array_equal(report.numerical["W1"], 0.0)  # model.loss does not move
+        if fast == "auto":  # the report says why the structure-aware path was not used
+            assert "model.params['W1']" in report.note and "generic path" in report.note
     with pytest.raises(ValueError, match=r"W1\[.*model.params\['W1'\].*copy"):
         ge.check_model(model, X, y, fast=True)
 
