@@ -195,8 +195,10 @@ def _no_better_than_worst_parameter(verdict: Verdict, note: str,
     worst = max(checked, key=lambda p: p.verdict)
     if worst.verdict <= verdict:
         return verdict, note
-    hidden = (f"{worst.name!r} is {worst.verdict.name}: the larger gradients of other "
-              "parameters swamp its errors in the overall relative error")
+    # its own note when its verdict is that of the round-off (small gradients), not of errors
+    why = worst.note or ("the larger gradients of other parameters swamp its errors in the "
+                         "overall relative error")
+    hidden = f"{worst.name!r} is {worst.verdict.name}: {why}"
     return worst.verdict, f"{note}; {hidden}" if note else hidden
 
 

@@ -364,6 +364,10 @@ def test_verdicts_agree_where_the_generic_round_off_crosses_a_band(act, loss, si
     assert {k: r.verdict for k, r in fast.per_parameter.items()} == \
         {k: r.verdict for k, r in slow.per_parameter.items()}
     assert fast.verdict is slow.verdict
+    # the overall verdict is W1's, and the note says it is the round-off's, not W1's errors
+    assert fast.per_parameter["W1"].verdict is fast.verdict is ge.Verdict.ACCEPTABLE
+    assert "round-off" in fast.per_parameter["W1"].note and "'W1'" in fast.note
+    assert "round-off" in fast.note and "swamp" not in fast.note
 
 
 def _column_group(layered, name):
