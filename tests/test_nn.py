@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from autograd import grad as agrad
 from helpers import loss_data as _data
+from helpers import model_state
 
 import gradcheck_edu as ge
 from gradcheck_edu import bugs
@@ -174,18 +175,6 @@ def test_spiral_reaches_95_percent():
     assert set(history.update_ratios) == {"W1", "W2"}
 
 
-def _state(model):
-    """Every bit of a model's state: parameters, batch-norm statistics, dropout streams."""
-    out = {k: v.tobytes() for k, v in model.params.items()}
-    for i, layer in enumerate(model.layers):
-        if isinstance(layer, BatchNorm1d):
-            out[f"{i}.mean"] = layer.running_mean.tobytes()
-            out[f"{i}.var"] = layer.running_var.tobytes()
-        if isinstance(layer, Dropout):
-            out[f"{i}.rng"] = repr(layer.rng.bit_generator.state)
-    return out
-
-
 _BAD = {
     "X too narrow": (lambda X, y: (X[:, :2], y), r"shape \(N, 3\)"),
     "X too wide": (lambda X, y: (np.c_[X, X], y), r"shape \(N, 3\)"),
@@ -214,15 +203,15 @@ def test_bad_input_is_named_and_leaves_the_model_unchanged(method, case):
     model = MLP([3, 5, 5, 4], batchnorm=True, dropout=0.3, seed=0)
     X, y = _data("softmax_cross_entropy")
     model.loss_and_grads(X, y)  # move the statistics off their initial values
-    before = _state(model)
+    before = model_state(model)
     Xb, yb = bad(X, y)
     call = {"forward": lambda: model.forward(Xb)}.get(method,
                                                        lambda: getattr(model, method)(Xb, yb))
     with pytest.raises(ValueError, match=match):
         call()
-    assert _state(model) == before
+    assert model_state(model) == before
     model.loss_and_grads(X, y)  # and a good call does change the state: the test can see it
-    assert _state(model) != before
+    assert model_state(model) != before
 
 
 @pytest.mark.parametrize("case", [c for c in _BAD if c != "one sample for batch norm"])
@@ -230,20 +219,20 @@ def test_bad_input_in_evaluation_mode(case):
     bad, match = _BAD[case]
     model = MLP([3, 5, 4], batchnorm=True, dropout=0.3, seed=0)
     X, y = _data("softmax_cross_entropy")
-    before = _state(model)
+    before = model_state(model)
     Xb, yb = bad(X, y)
     with pytest.raises(ValueError, match=match):
         model.accuracy(Xb, yb)
     with pytest.raises(ValueError, match=match):
         model.loss(Xb, yb, training=False)
-    assert _state(model) == before
+    assert model_state(model) == before
 
 
 @pytest.mark.parametrize("loss", ["binary_cross_entropy", "mse"])
 def test_bad_targets_for_regression_losses(loss):
     model = MLP([3, 5, 4], loss=loss, batchnorm=True, seed=0)
     X, y = _data(loss)
-    before = _state(model)
+    before = model_state(model)
     bad = [(y[:, :2], "shape"), (np.where(y > 0.5, np.nan, y), "NaN"),
            (np.full(y.shape, "a"), "numbers")]
     if loss == "binary_cross_entropy":
@@ -251,7 +240,7 @@ def test_bad_targets_for_regression_losses(loss):
     for yb, match in bad:
         with pytest.raises(ValueError, match=match):
             model.loss_and_grads(X, yb)
-    assert _state(model) == before
+    assert model_state(model) == before
     if loss == "binary_cross_entropy":  # 0/1 targets may be boolean
         assert model.loss(X, y > 0.5, training=False) == model.loss(X, y, training=False)
 
@@ -295,9 +284,9 @@ def test_loss_in_evaluation_mode():
     X, y = _data("softmax_cross_entropy")
     for _ in range(3):
         model.loss_and_grads(X + 1, y)  # running statistics away from 0 and 1
-    before = _state(model)
+    before = model_state(model)
     data, reg = model.loss_parts(X, y, training=False)
-    assert _state(model) == before  # nothing updated, no dropout drawn
+    assert model_state(model) == before  # nothing updated, no dropout drawn
     want, _ = model.loss_fn(model.forward(X, training=False), y)
     assert data == want and reg == model.reg_loss()
     assert model.loss(X, y, training=False) == data + reg
@@ -363,10 +352,10 @@ def _zoo_check(bug, sizes, seed):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((16, model.layer_sizes[0]))
     y = rng.integers(0, model.layer_sizes[-1], 16)
-    before = _state(model)
+    before = model_state(model)
     report = ge.check_model(bugs.inject(model, bug.name), X, y)
     assert ge.check_model(model, X, y).passed  # the original is untouched
-    assert _state(model) == before
+    assert model_state(model) == before
     return model, report
 
 
@@ -410,11 +399,11 @@ def test_inject_enforces_requires(bug):
         if keyword == "activation":
             value = "relu" if need.example != "relu" else "tanh"
         wrong = bugs.make_model(bug, **{keyword: value})
-        before = _state(wrong)
+        before = model_state(wrong)
         with pytest.raises(ValueError, match=rf"needs {re.escape(need.condition)}.*MLP\(\.\.\., "
                                              rf"{keyword}="):
             bugs.inject(wrong, bug.name)
-        assert _state(wrong) == before
+        assert model_state(wrong) == before
 
 
 def test_inject_messages():

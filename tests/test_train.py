@@ -8,21 +8,10 @@ import types
 
 import numpy as np
 import pytest
+from helpers import model_state
 
 from gradcheck_edu.datasets import blobs
-from gradcheck_edu.nn import MLP, SGD, Adam, BatchNorm1d, Dropout, train
-
-
-def _state(model):
-    """Every bit of a model's state: parameters, batch-norm statistics, dropout streams."""
-    out = {k: v.tobytes() for k, v in model.params.items()}
-    for i, layer in enumerate(model.layers):
-        if isinstance(layer, BatchNorm1d):
-            out[f"{i}.mean"] = layer.running_mean.tobytes()
-            out[f"{i}.var"] = layer.running_var.tobytes()
-        if isinstance(layer, Dropout):
-            out[f"{i}.rng"] = repr(layer.rng.bit_generator.state)
-    return out
+from gradcheck_edu.nn import MLP, SGD, Adam, train
 
 
 class Recorder:
@@ -81,10 +70,10 @@ def _line_data(n=8, seed=0):
 def test_bad_arguments_are_named_and_nothing_is_trained(kw, match):
     model = MLP([3, 5, 4], batchnorm=True, dropout=0.2, seed=0)
     X, y = np.random.default_rng(0).standard_normal((10, 3)), np.arange(10) % 4
-    before = _state(model)
+    before = model_state(model)
     with pytest.raises(ValueError, match=match):
         train(model, X, y, SGD(0.1), **{"epochs": 2, "batch_size": 4, **kw}, progress=False)
-    assert _state(model) == before
+    assert model_state(model) == before
 
 
 @pytest.mark.parametrize("where", ["last training label", "validation width",
@@ -102,21 +91,21 @@ def test_bad_data_anywhere_is_found_before_the_first_step(where):
         y_val[0] = -1
     else:
         y = y[:-1]
-    before = _state(model)
+    before = model_state(model)
     with pytest.raises(ValueError, match=r"labels must be in|shape"):
         train(model, X, y, SGD(0.1), epochs=2, batch_size=4, X_val=X_val, y_val=y_val,
               progress=False)
-    assert _state(model) == before
+    assert model_state(model) == before
 
 
 def test_a_last_batch_too_small_for_batch_norm_is_found_before_the_first_step():
     model = MLP([3, 5, 4], batchnorm=True, seed=0)
     X, y = np.random.default_rng(0).standard_normal((9, 3)), np.arange(9) % 4
-    before = _state(model)
+    before = model_state(model)
     with pytest.raises(ValueError, match="9 samples in batches of 4 leave a batch of 1: batch "
                                          "norm in training mode needs at least 2 samples"):
         train(model, X, y, SGD(0.1), epochs=2, batch_size=4, progress=False)
-    assert _state(model) == before
+    assert model_state(model) == before
     hist = train(model, X, y, SGD(0.1), epochs=2, batch_size=3, progress=False)
     assert len(hist.train_loss) == 2
 
@@ -169,12 +158,13 @@ def test_metrics_are_measured_in_evaluation_mode():
         hist = train(model, X, y, Adam(1e-2), epochs=4, batch_size=16, progress=False, **kw)
         runs[with_val] = (model, hist)
     (plain, h0), (validated, h1) = runs[False], runs[True]
-    assert _state(plain) == _state(validated)  # bit-identical: params, statistics, dropout
+    # bit-identical: params, statistics, dropout
+    assert model_state(plain) == model_state(validated)
     assert h0.train_loss == h1.train_loss and h0.data_loss == h1.data_loss
     assert h1.val_loss[-1] == validated.loss(X_val, y_val, training=False)
-    state = _state(validated)
+    state = model_state(validated)
     assert validated.loss(X_val, y_val, training=False) == h1.val_loss[-1]
-    assert _state(validated) == state  # evaluating changed nothing
+    assert model_state(validated) == state  # evaluating changed nothing
 
 
 def test_duck_typed_model_without_a_training_keyword():
