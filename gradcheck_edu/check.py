@@ -442,7 +442,6 @@ def _analytic_flat(grad: Any, theta: Any) -> np.ndarray:
 # losses in extended precision (np.longdouble) on MLPs with every activation and loss; about twice
 # the rounding of the final value alone.
 _LOSS_ROUNDOFF = 0.41
-_CENTRAL_ROUNDOFF = _LOSS_ROUNDOFF * math.sqrt(0.5) / 10  # roundoff / noise, central difference
 
 
 def _noise(est: _Estimate) -> np.ndarray:
@@ -454,14 +453,17 @@ def _noise(est: _Estimate) -> np.ndarray:
     return 10 * EPS * fmax / np.abs(est.steps)
 
 
-def _roundoff(est: _Estimate) -> float:
+def _roundoff(method: str) -> float:
     """Typical (rms) round-off of each estimate as a fraction of :func:`_noise`: the loss values'
     round-off times the stencil's gain ``||weights||_2 / |h|`` (about 0.3 EPS max|f| / |h| for a
     central difference)."""
-    if est.values is None:
+    if method == "complex":  # no cancellation: _noise is itself a few roundings
         return 0.1
-    gain = float(np.linalg.norm(_STENCILS[est.method][3]))
+    gain = float(np.linalg.norm(_STENCILS[method][3]))
     return _LOSS_ROUNDOFF * gain / 10
+
+
+_CENTRAL_ROUNDOFF = _roundoff("central")
 
 
 def _find_kinks(est: _Estimate, analytic: np.ndarray, noise: np.ndarray) -> np.ndarray:
@@ -568,7 +570,7 @@ def _report(est: _Estimate, a_flat: np.ndarray, eps: float | None,
     indices = est.indices
     a_sel = a_flat if indices is None else a_flat[indices]
     noise = _noise(est)
-    roundoff = _roundoff(est)
+    roundoff = _roundoff(est.method)
     kinks = _find_kinks(est, a_sel, noise)
     spec = est.target.spec
     components = _Components(spec.names, spec.shapes, est.leaf, est.flat, a_sel, est.grad,

@@ -307,13 +307,18 @@ def _base_value(target: _Target) -> float | complex:
     else:
         first, second = _real_scalar(first), _real_scalar(second)
         _check_finite(first, "at the unperturbed theta")
+    _check_deterministic(first, second)
+    return first
+
+
+def _check_deterministic(first: Any, second: Any) -> None:
+    """Two values of f at the same theta must be equal, or no difference of f means anything."""
     if first != second:
         raise ValueError(
             f"f is not deterministic: two calls at the same theta returned {first!r} and "
             f"{second!r}. Fix the random seed inside f (e.g. a fixed dropout mask) or disable "
             "dropout and random sampling while checking gradients"
         )
-    return first
 
 
 def _side(offset: float) -> str:
@@ -472,10 +477,7 @@ class _BatchTarget:
         both.flags.writeable = False
         f0 = _batch_values(self.f, both, self.spec, none, "the unperturbed theta",
                            self.complex_step)
-        if f0[0] != f0[1]:
-            raise ValueError(
-                f"f is not deterministic: two evaluations at the same theta returned {f0[0]!r} "
-                f"and {f0[1]!r}. Fix the random seed inside f or disable dropout while checking")
+        _check_deterministic(f0[0], f0[1])
         return complex(f0[0]) if self.complex_step else float(f0[0])
 
     def _rows(self, n_comp: int) -> np.ndarray:
