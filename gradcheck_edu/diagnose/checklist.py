@@ -26,6 +26,7 @@ from .data import check_data, check_leakage, input_blind_loss
 from .model_checks import (
     _default_optimizer,
     _loss_name,
+    _loss_parts,
     _n_outputs,
     check_activations,
     check_gradients,
@@ -150,14 +151,6 @@ def _with_lr(make_optimizer: Callable[[], Any], lr: float) -> Callable[[], Any]:
         opt.lr = lr
         return opt
     return make
-
-
-def _loss_parts(model: Any, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    with np.errstate(all="ignore"):
-        if hasattr(model, "loss_parts"):
-            data, reg = model.loss_parts(X, y)
-            return float(data), float(reg)
-        return float(model.loss(X, y)), 0.0
 
 
 def checklist(make_model: Callable[[], Any], X: Any, y: Any, X_val: Any = None,

@@ -80,7 +80,7 @@ def _target_problems(y: np.ndarray, regression: bool, imbalance_limit: float,
     """(problem, fix, blocking) for NaN/Inf targets, and class balance for class labels."""
     numbers["task"] = "regression" if regression else "classification"
     if y.dtype.kind in "fc":
-        bad = ~np.isfinite(y) if y.ndim > 1 else ~np.isfinite(y)[:, None]
+        bad = ~np.isfinite(y)
         rows, _ = _rows_cols(bad) if bad.any() else ([], [])
         numbers["nan_target_rows"] = rows
         if rows:

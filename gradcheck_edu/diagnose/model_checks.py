@@ -22,13 +22,13 @@ statistics and random-number streams included).
 from __future__ import annotations
 
 import copy
-import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 from ..check import check_model
+from ..nn.train import _accepts
 from .data import expected_initial_loss, label_entropy
 from .result import CheckResult
 
@@ -60,23 +60,22 @@ def _default_optimizer():
     return Adam(1e-3)
 
 
-def _accepts(fn: Any, name: str) -> bool:
-    """Whether the callable ``fn`` takes a keyword argument ``name``."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-
-
-def _data_loss(model: Any, X: Any, y: Any, training: bool = True) -> float:
-    """The data loss (without regularization); ``training=False`` uses evaluation mode when
-    the model offers it (no dropout, batch norm with its running statistics)."""
+def _loss_parts(model: Any, X: Any, y: Any, training: bool = True) -> tuple[float, float]:
+    """(data loss, regularization loss); 0 for the latter when the model has no
+    ``loss_parts``. ``training=False`` uses evaluation mode when the model offers it (no
+    dropout, batch norm with its running statistics)."""
     fn = model.loss_parts if hasattr(model, "loss_parts") else model.loss
     kwargs = {} if training or not _accepts(fn, "training") else {"training": False}
     with np.errstate(all="ignore"):
         value = fn(X, y, **kwargs)
-    return float(value[0] if hasattr(model, "loss_parts") else value)
+    if hasattr(model, "loss_parts"):
+        return float(value[0]), float(value[1])
+    return float(value), 0.0
+
+
+def _data_loss(model: Any, X: Any, y: Any, training: bool = True) -> float:
+    """The data loss (without regularization); see :func:`_loss_parts`."""
+    return _loss_parts(model, X, y, training)[0]
 
 
 def fit(model: Any, X: np.ndarray, y: np.ndarray, optimizer: Any, steps: int,
@@ -331,16 +330,15 @@ def _deterministic_copy(model: Any, X: np.ndarray, y: np.ndarray, seed: int):
     return trial, ""
 
 
-def _one_step_ratios(model: Any, X: np.ndarray, y: np.ndarray, optimizer: Any) -> dict:
-    """``||delta W|| / ||W||`` for each weight after one optimizer step on a copy."""
-    trial, opt = copy.deepcopy(model), copy.deepcopy(optimizer)
-    before = {k: np.array(v, copy=True) for k, v in trial.params.items()}
+def _one_step_ratios(trial: Any, grads: dict, optimizer: Any) -> dict:
+    """``||delta W|| / ||W||`` for each weight after one step of a copy of ``optimizer`` with
+    ``grads``; the step changes ``trial`` (a private copy of the model)."""
+    opt = copy.deepcopy(optimizer)
+    before = {k: np.array(v, copy=True) for k, v in trial.params.items() if k.startswith("W")}
     with np.errstate(all="ignore"):
-        _, grads = trial.loss_and_grads(X, y)
         opt.step(trial.params, grads)
     return {k: float(np.linalg.norm(trial.params[k] - before[k])
-                     / max(np.linalg.norm(before[k]), 1e-300))
-            for k in before if k.startswith("W")}
+                     / max(np.linalg.norm(before[k]), 1e-300)) for k in before}
 
 
 def check_gradients(model: Any, X: Any, y: Any, n_samples: int = 16,
@@ -370,7 +368,8 @@ def check_gradients(model: Any, X: Any, y: Any, n_samples: int = 16,
     with np.errstate(all="ignore"):
         _, grads = trial.loss_and_grads(X, y)
     norms = {k: float(np.linalg.norm(g)) for k, g in grads.items()}
-    ratios = _one_step_ratios(trial, X, y, optimizer if optimizer is not None
+    # the last use of trial: the step may change it (and grads, the model's own buffers)
+    ratios = _one_step_ratios(trial, grads, optimizer if optimizer is not None
                               else _default_optimizer())
     numbers = {"relative_error": report.relative_error, "verdict": report.verdict.name,
                "grad_norms": norms, "update_ratios": ratios, "report": report}

@@ -152,14 +152,19 @@ def _positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def _accepts(fn: Any, name: str) -> bool:
+    """Whether the callable ``fn`` takes a keyword argument ``name`` (a duck-typed model's
+    methods may not take ``training``)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 def _evaluation_kwargs(method: Any) -> dict:
     """``{"training": False}`` if ``method`` takes a ``training`` keyword, else ``{}``."""
-    try:
-        params = inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        return {}
-    takes = "training" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-    return {"training": False} if takes else {}
+    return {"training": False} if _accepts(method, "training") else {}
 
 
 def _check_data(model: Any, X: Any, y: Any, what: str):
@@ -221,7 +226,7 @@ def train(model: Any, X: Any, y: Any, optimizer: Any, epochs: int = 10, batch_si
     n_batches = -(-n // batch_size)
     smallest = n % batch_size or min(n, batch_size)
     check = getattr(model, "check_input", None)
-    if callable(check) and "training" in _evaluation_kwargs(check):
+    if callable(check) and _accepts(check, "training"):
         try:  # what training mode needs of a batch (batch norm: 2 samples), before any step
             check(X[:smallest], y[:smallest], training=True)
         except ValueError as err:
