@@ -333,6 +333,8 @@ def plot_activation_comparison(left: list, right: list,
     """
     import matplotlib.pyplot as plt
 
+    from .diagnose.model_checks import RELU_KINDS, saturated
+
     if len(left) != len(right):
         raise ValueError(f"the two networks have {len(left)} and {len(right)} activation "
                          "layers; compare networks of the same architecture")
@@ -343,7 +345,7 @@ def plot_activation_comparison(left: list, right: list,
         values = [np.ravel(s["values"]) for s in pair]
         edges = np.histogram_bin_edges(np.concatenate(values), bins=bins)
         for col, (s, v, title) in enumerate(zip(pair, values, titles)):
-            relu = s["kind"] in ("relu", "leakyrelu")
+            relu = s["kind"] in RELU_KINDS
             ax, bx = axes[2 * k, col], axes[2 * k + 1, col]
             ax.hist(v, bins=edges, color="tab:blue")
             ax.set_yscale("log")
@@ -357,14 +359,12 @@ def plot_activation_comparison(left: list, right: list,
             ax.set_xlabel("activation value")
             ax.set_ylabel("count (log scale)")
             a = np.asarray(s["values"])
+            sat = saturated(s["kind"], a)
             if relu:
                 per_unit = np.mean(a > 0, axis=0)
                 what = "active (> 0)"
-            elif s["kind"] == "tanh":
-                per_unit = np.mean(np.abs(a) > 0.99, axis=0)
-                what = "saturated"
-            elif s["kind"] == "sigmoid":
-                per_unit = np.mean((a < 0.01) | (a > 0.99), axis=0)
+            elif sat is not None:
+                per_unit = np.mean(sat, axis=0)
                 what = "saturated"
             else:  # a nonlinearity we cannot judge: no per-unit panel
                 bx.axis("off")

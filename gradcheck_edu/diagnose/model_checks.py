@@ -426,6 +426,19 @@ def _activation_entries(model: Any, X: Any) -> list[tuple[Any, str | None, np.nd
     return [e for e in entries if e[1] not in _NOT_ACTIVATIONS]
 
 
+RELU_KINDS = ("relu", "leakyrelu")
+
+
+def saturated(kind: str, a: np.ndarray) -> np.ndarray | None:
+    """Where a tanh (beyond +-0.99) or sigmoid (beyond 0.01 / 0.99) output is saturated; None
+    for other kinds."""
+    if kind == "tanh":
+        return np.abs(a) > 0.99
+    if kind == "sigmoid":
+        return (a < 0.01) | (a > 0.99)
+    return None
+
+
 def activation_stats(model: Any, X: Any, max_samples: int = 1000) -> list[dict[str, Any]]:
     """Per activation layer: mean, std, dead fraction (ReLU units zero on the whole batch),
     saturated fraction (tanh beyond +-0.99, sigmoid beyond 0.01 / 0.99), and the values.
@@ -449,12 +462,11 @@ def activation_stats(model: Any, X: Any, max_samples: int = 1000) -> list[dict[s
         a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
         entry = {"layer": layer, "kind": kind or "unknown", "mean": float(a.mean()),
                  "std": float(a.std()), "dead": None, "saturated": None, "values": a}
-        if kind in ("relu", "leakyrelu"):
+        sat = saturated(kind, a)
+        if kind in RELU_KINDS:
             entry.update(dead=float(np.mean(np.all(a <= 0, axis=0))), saturated=0.0)
-        elif kind == "tanh":
-            entry.update(dead=0.0, saturated=float(np.mean(np.abs(a) > 0.99)))
-        elif kind == "sigmoid":
-            entry.update(dead=0.0, saturated=float(np.mean((a < 0.01) | (a > 0.99))))
+        elif sat is not None:
+            entry.update(dead=0.0, saturated=float(np.mean(sat)))
         stats.append(entry)
     return stats
 
