@@ -7,6 +7,7 @@ The examples shared by the demo, the figures and the notebooks live here, so tha
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
@@ -165,8 +166,10 @@ def fig_dead_relus():
                                       titles=DEAD_RELU_TITLES)
 
 
+@functools.cache
 def checklist_report():
-    """Notebook 05's checklist: spiral data, MLP([2, 64, 3]), Adam 1e-2."""
+    """Notebook 05's checklist: spiral data, MLP([2, 64, 3]), Adam 1e-2 (computed once: the
+    demo prints it and draws it)."""
     from .datasets import spiral
     from .diagnose import checklist
     from .nn import MLP, Adam
@@ -267,7 +270,7 @@ def demo_bug() -> None:
 
     name = "wrong_transpose"
     _, report, _, _ = bug_exercise(name)
-    bug = next(b for b in bugs.catalog() if b.name == name)
+    bug = bugs._find(name)
     print(f"A bug from the zoo ({name}), caught and located:")
     print(report)
     failing = [p.name for p in report.per_parameter.values() if not p.verdict.passed]

@@ -81,6 +81,7 @@ def test_demo_prints_the_lessons_and_writes_the_figures(tmp_path, fresh):
 def test_demo_options(tmp_path, monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(cli, "write_figures", lambda out: calls.append(out) or [])
+    monkeypatch.setattr(cli, "DEMO_SECTIONS", [])  # only the option handling is tested here
     assert main(["demo", "--no-figures"]) == 0
     assert calls == [] and "figures to" not in capsys.readouterr().out
     assert main(["demo", "--figures", str(tmp_path / "here")]) == 0

@@ -313,3 +313,12 @@ def test_plot_shows_every_layer_and_no_empty_panel():
     fig = stopped.plot()
     assert not any(ax.axison for ax in fig.axes)
     assert "data failed" in fig.axes[0].texts[0].get_text()
+
+
+def test_activation_histograms_one_panel_per_layer():
+    from gradcheck_edu.plots import plot_activation_histograms
+
+    stats = dg.activation_stats(MLP([2, 16, 16, 3], activation="tanh", seed=0), X)
+    fig = plot_activation_histograms(stats, title="tanh network")
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes] == ["layer 1 tanh", "layer 3 tanh"]
+    assert all(ax.has_data() for ax in fig.axes) and fig._suptitle.get_text() == "tanh network"
