@@ -33,8 +33,7 @@ from .finite_diff import (
     numerical_gradient,
 )
 from .theta import ParamSpec, flatten, spec_of
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "forward_difference",

@@ -55,7 +55,7 @@ def _git_commit(repo: str | os.PathLike | None) -> str | None:
 
 
 def _versions() -> dict[str, str]:
-    from .. import __version__
+    from ..version import __version__
 
     return {"python": platform.python_version(), "numpy": np.__version__,
             "gradcheck_edu": __version__}
