@@ -36,6 +36,7 @@ from .theta import ParamSpec, flatten, spec_of
 from .version import __version__
 
 __all__ = [
+    "__version__",
     "forward_difference",
     "backward_difference",
     "central_difference",

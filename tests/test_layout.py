@@ -1,0 +1,120 @@
+"""The package's layout rules, checked on its source.
+
+* No module over MAX_LINES lines: each module is one idea a reader can hold.
+* No private name (``_x``, dunders aside) imported from another module of the package: what two
+  modules share is a documented internal name without an underscore.
+* No import circle between the package's modules, counting imports inside functions too.
+* ``import gradcheck_edu`` loads neither matplotlib, SciPy, nor the MLP.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "gradcheck_edu"
+MAX_LINES = 400
+
+
+def _modules() -> dict[str, Path]:
+    """Dotted module name -> file, for every module of the package."""
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _imports(name: str, path: Path) -> list[tuple[str, list[str], int]]:
+    """(imported module, names taken from it, line) for each import of a package module."""
+    is_package = path.name == "__init__.py"
+    package = name if is_package else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("gradcheck_edu"):
+                continue
+            names = [a.name for a in node.names]
+            # ``from . import bugs`` imports the submodule gradcheck_edu.bugs
+            subs = [n for n in names if f"{target}.{n}" in MODULES]
+            for n in subs:
+                found.append((f"{target}.{n}", [], node.lineno))
+            rest = [n for n in names if n not in subs]
+            if rest:
+                found.append((target, rest, node.lineno))
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("gradcheck_edu"):
+                    found.append((a.name, [], node.lineno))
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_module_size(name):
+    n = len(MODULES[name].read_text().splitlines())
+    assert n <= MAX_LINES, f"{name} has {n} lines; split it along its ideas (limit {MAX_LINES})"
+
+
+def test_no_private_name_crosses_modules():
+    bad = []
+    for name, path in MODULES.items():
+        for target, names, line in _imports(name, path):
+            for n in names:
+                if n.startswith("_") and not (n.startswith("__") and n.endswith("__")):
+                    bad.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {n} "
+                               f"from {target}")
+    assert not bad, "private names imported across modules:\n" + "\n".join(bad)
+
+
+def test_no_import_circle():
+    graph = {name: set() for name in MODULES}
+    for name, path in MODULES.items():
+        for target, _, _ in _imports(name, path):
+            if target in MODULES and target != name:
+                graph[name].add(target)
+    # a package importing its own submodules is how packages work; a submodule importing its
+    # package root (``from .. import x``) closes a circle and is caught
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    cycle: list[str] = []
+
+    def visit(node: str, path: list[str]) -> bool:
+        state[node] = 1
+        path = path + [node]
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle.extend(path[path.index(nxt):] + [nxt])
+                return True
+            if nxt not in state and visit(nxt, path):
+                return True
+        state[node] = 2
+        return False
+
+    for node in sorted(graph):
+        if node not in state and visit(node, []):
+            break
+    assert not cycle, "import circle: " + " -> ".join(cycle)
+
+
+def test_import_is_light():
+    code = ("import sys, gradcheck_edu; "
+            "heavy = [m for m in ('matplotlib', 'scipy', 'gradcheck_edu.nn', "
+            "'gradcheck_edu.diagnose', 'gradcheck_edu.plots') if m in sys.modules]; "
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]", f"import gradcheck_edu loaded {out}"
