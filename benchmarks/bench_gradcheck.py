@@ -31,8 +31,8 @@ import tracemalloc
 import numpy as np
 
 import gradcheck_edu as ge
-from gradcheck_edu.check import _report
-from gradcheck_edu.finite_diff import _Estimate
+from gradcheck_edu.compare import build_report
+from gradcheck_edu.estimate import Estimate
 from gradcheck_edu.nn import MLP
 
 EPS = 1e-6
@@ -146,18 +146,18 @@ def generic_interleaved(model, X, y, chunks, analytic):
             if which == "bare":
                 b = timed(loop)[0]
             else:
-                g, est = timed(lambda idx=idx: _Estimate(f, model.params, EPS, "central", idx))
+                g, est = timed(lambda idx=idx: Estimate(f, model.params, EPS, "central", idx))
                 parts.append(est)
         t_generic, t_bare = t_generic + g, t_bare + b
         ratios.append(g / b)
     # One report from the pieces: the same values the generic path computed, in theta order.
     first = parts[0]
     values = np.concatenate([p.values for p in parts])
-    merged = _Estimate.from_central_changes(
+    merged = Estimate.from_central_changes(
         first.target, np.concatenate([p.leaf for p in parts]),
         np.concatenate([p.flat for p in parts]), None, np.concatenate([p.steps for p in parts]),
         values - first.f0, first.f0)
-    return t_generic, t_bare, ratios, _report(merged, analytic, EPS, ge.DEFAULT_THRESHOLDS)
+    return t_generic, t_bare, ratios, build_report(merged, analytic, EPS, ge.DEFAULT_THRESHOLDS)
 
 
 def scipy_fprime(model, X, y):
@@ -360,7 +360,7 @@ def roundoff(sizes, batch, n_components=200):
         params_ld[name][index] = ld(x)
         exact[j] = (values[0] - values[1]) / (2 * ld(h))
     exact = exact.astype(np.float64)  # its own rounding is far below what is measured here
-    generic = _Estimate(lambda p: model.loss(X, y), model.params, EPS, "central", idx).grad
+    generic = Estimate(lambda p: model.loss(X, y), model.params, EPS, "central", idx).grad
     structured = ge.flatten(ge.check_model(model, X, y, eps=EPS, fast=True).numerical)[0][idx]
     _, grads = model.loss_and_grads(X, y)
     backprop = np.concatenate([grads[k].ravel() for k in names])[idx]

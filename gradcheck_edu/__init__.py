@@ -2,9 +2,15 @@
 
 Finite differences, the theta vector, relative error with its verdict, and gradient checks that
 name the parameter and component at fault. The numerics never import the neural-network or
-plotting code, so ``import gradcheck_edu`` stays light.
+plotting code, so ``import gradcheck_edu`` stays light: the subpackages ``nn``, ``datasets``,
+``bugs``, ``diagnose``, ``plots`` (and the others) load on first use, ``ge.nn.MLP(...)``.
+
+Read :mod:`gradcheck_edu.basics` first: the whole idea in a few dozen lines.
 """
 
+import importlib
+
+from .basics import numerical_gradient_loop, relative_error
 from .check import (
     DEFAULT_THRESHOLDS,
     ComponentRow,
@@ -17,7 +23,6 @@ from .check import (
     classify_relative_error,
     directional_check,
     gradient_check,
-    relative_error,
     taylor_test,
 )
 from .finite_diff import (
@@ -37,6 +42,7 @@ from .version import __version__
 
 __all__ = [
     "__version__",
+    "numerical_gradient_loop",
     "forward_difference",
     "backward_difference",
     "central_difference",
@@ -64,3 +70,22 @@ __all__ = [
     "ComponentRow",
     "TaylorResult",
 ]
+
+# Loaded on first attribute access (PEP 562), so that ``import gradcheck_edu`` imports neither
+# matplotlib nor the MLP.
+_LAZY = ("nn", "datasets", "bugs", "diagnose", "plots", "examples", "grading", "layered", "cli",
+         "patterns")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        try:
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":
+                raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -461,35 +461,37 @@ def test_a_difference_within_round_off_gets_the_verdict_of_the_resolution():
     # Two estimates of the same central differences, one with round-off (as the generic path),
     # one without (as the structure-aware path): within one rounding of the loss values, both
     # get the verdict of the resolution, not of their own round-off.
-    from gradcheck_edu.check import _CENTRAL_ROUNDOFF, _verdict
+    from gradcheck_edu.roundoff import CENTRAL_ROUNDOFF
+    from gradcheck_edu.verdicts import judge
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal(500) * 3e-4
     noise = np.full(500, 10 * np.finfo(float).eps * 2.3 / 1e-6)  # _noise at |f| = 2.3, h = 1e-6
-    roundoff = noise * _CENTRAL_ROUNDOFF  # the typical round-off of each estimate
+    roundoff = noise * CENTRAL_ROUNDOFF  # the typical round-off of each estimate
     resolution = np.linalg.norm(roundoff) / (2 * np.linalg.norm(a))
     assert 1e-7 < resolution < 1e-5  # an ACCEPTABLE resolution: the check sees no better
     noisy = a + rng.standard_normal(500) * roundoff  # the generic path's typical round-off
     for numerical in (noisy, a + 1e-14 * a, a):
-        r, v, note = _verdict(a, numerical, noise, _CENTRAL_ROUNDOFF, ge.DEFAULT_THRESHOLDS)
+        r, v, note = judge(a, numerical, noise, CENTRAL_ROUNDOFF, ge.DEFAULT_THRESHOLDS)
         assert v is Verdict.ACCEPTABLE, (r, note)
     # a larger resolution (smaller gradient) is still ACCEPTABLE, with the floor's note
-    r, v, note = _verdict(a * 1e-3, a * 1e-3, noise, _CENTRAL_ROUNDOFF,
+    r, v, note = judge(a * 1e-3, a * 1e-3, noise, CENTRAL_ROUNDOFF,
                           ge.DEFAULT_THRESHOLDS)
     assert v is Verdict.ACCEPTABLE and "round-off floor" in note
     # with a large gradient the same round-off is far below 1e-7: EXCELLENT either way
     for numerical in (a * 1e3 + rng.standard_normal(500) * roundoff, a * 1e3):
-        assert _verdict(a * 1e3, numerical, noise, _CENTRAL_ROUNDOFF, ge.DEFAULT_THRESHOLDS)[1] \
+        assert judge(a * 1e3, numerical, noise, CENTRAL_ROUNDOFF, ge.DEFAULT_THRESHOLDS)[1] \
             is Verdict.EXCELLENT
 
 
 def test_an_error_above_one_rounding_is_not_called_round_off():
-    from gradcheck_edu.check import _CENTRAL_ROUNDOFF, _verdict
+    from gradcheck_edu.roundoff import CENTRAL_ROUNDOFF
+    from gradcheck_edu.verdicts import judge
 
     rng = np.random.default_rng(1)
     a = rng.standard_normal(500)
     noise = np.full(500, 10 * np.finfo(float).eps * 2.3 / 1e-6)
     wrong = a * (1 + 4e-7)  # 2e-7 relative error: above one rounding of the losses here
-    r, v, note = _verdict(a, wrong, noise, _CENTRAL_ROUNDOFF, ge.DEFAULT_THRESHOLDS)
+    r, v, note = judge(a, wrong, noise, CENTRAL_ROUNDOFF, ge.DEFAULT_THRESHOLDS)
     assert np.linalg.norm(a - wrong) > 0.1 * np.linalg.norm(noise)
     assert v is Verdict.ACCEPTABLE and note == ""

@@ -307,3 +307,42 @@ def test_non_contiguous_parameters_are_perturbed_in_place():
     np.testing.assert_allclose(g["W"], np.cos(base).T, rtol=1e-9)
     np.testing.assert_allclose(g["b"], np.cos(base[:, ::2]), rtol=1e-9)
     np.testing.assert_array_equal(base, np.arange(12.0).reshape(3, 4) / 10)
+
+
+def test_production_estimator_agrees_with_the_teaching_loop():
+    """basics.numerical_gradient_loop is the loop a student reads; numerical_gradient is that loop
+    made general. On float64 arrays with the same absolute step they agree to round-off."""
+    from gradcheck_edu.basics import numerical_gradient_loop
+
+    rng = np.random.default_rng(3)
+    for shape in [(5,), (3, 4), (2, 3, 2)]:
+        w = rng.standard_normal(shape)
+        before = w.copy()
+
+        def f(v):
+            return float(np.sum(np.sin(v) * v**2) + np.sum(v) ** 2)
+
+        for eps in (1e-3, 1e-5):
+            loop = numerical_gradient_loop(f, w, eps=eps)
+            prod = ge.numerical_gradient(f, w, eps=eps)
+            assert np.array_equal(w, before)  # both restore the caller's array
+            assert ge.relative_error(loop, prod) < 1e-10
+            one = numerical_gradient_loop(f, w, eps=eps, two_sided=False)
+            assert ge.relative_error(one, ge.forward_difference(f, w, eps=eps)) < 1e-10
+
+
+def test_teaching_loop_restores_theta_when_f_raises():
+    from gradcheck_edu.basics import numerical_gradient_loop
+
+    w = np.array([1.0, 2.0, 3.0])
+    calls = []
+
+    def f(v):
+        calls.append(v.copy())
+        if len(calls) == 4:
+            raise RuntimeError("boom")
+        return float(np.sum(v**2))
+
+    with pytest.raises(RuntimeError):
+        numerical_gradient_loop(f, w)
+    assert w.tolist() == [1.0, 2.0, 3.0]

@@ -70,14 +70,27 @@ def test_module_size(name):
     assert n <= MAX_LINES, f"{name} has {n} lines; split it along its ideas (limit {MAX_LINES})"
 
 
+def _private(n: str) -> bool:
+    return n.startswith("_") and not (n.startswith("__") and n.endswith("__"))
+
+
 def test_no_private_name_crosses_modules():
     bad = []
     for name, path in MODULES.items():
+        aliases = set()
         for target, names, line in _imports(name, path):
+            if not names:  # a module imported whole: ``from . import bugs``
+                aliases.add(target.rpartition(".")[2])
             for n in names:
-                if n.startswith("_") and not (n.startswith("__") and n.endswith("__")):
+                if _private(n):
                     bad.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {n} "
                                f"from {target}")
+        # ``bugs._find(...)`` reaches into another module as surely as an import does
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in aliases and _private(node.attr)):
+                bad.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} uses "
+                           f"{node.value.id}.{node.attr}")
     assert not bad, "private names imported across modules:\n" + "\n".join(bad)
 
 
@@ -118,3 +131,16 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]", f"import gradcheck_edu loaded {out}"
+
+
+def test_subpackages_are_attributes_loaded_lazily():
+    code = ("import sys, gradcheck_edu as ge; before = 'gradcheck_edu.nn' in sys.modules; "
+            "m = ge.nn.MLP([2, 3, 2]); X, y = ge.datasets.spiral(5, 2, seed=0); "
+            "print(before, type(m).__name__, len(ge.bugs.catalog()) > 0, "
+            "callable(ge.diagnose.checklist), callable(ge.plots.plot_secants))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "MLP", "True", "True", "True"]
+    import gradcheck_edu as ge
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        ge.nope  # noqa: B018

@@ -1,0 +1,141 @@
+"""The component-by-component check: an analytic gradient against finite differences."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .estimate import Estimate
+from .report import ComponentTable, GradientCheckReport, ParameterRow
+from .roundoff import find_kinks, noise_bound, roundoff_fraction
+from .theta import flatten, spec_of
+from .verdicts import DEFAULT_THRESHOLDS, judge, no_better_than_worst_parameter
+
+__all__ = ["gradient_check", "analytic_flat", "sample_indices", "build_report"]
+
+
+def analytic_flat(grad: Any, theta: Any) -> np.ndarray:
+    """The analytic gradient as a flat float64 vector, after checking its structure."""
+    analytic = grad(theta) if callable(grad) else grad
+    theta_spec = spec_of(float(theta) if isinstance(theta, int) else theta)
+    try:
+        a_flat, a_spec = flatten(analytic)
+    except TypeError as err:
+        raise TypeError(f"the gradient must have theta's structure of arrays: {err}") from None
+    theta_spec.check_same(a_spec, what="gradient")
+    return a_flat
+
+
+
+def sample_indices(n: int, n_samples: int | None, seed: Any) -> np.ndarray | None:
+    if n_samples is None:
+        return None
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
+        raise TypeError(f"n_samples must be a whole number or None, got {n_samples!r}")
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+    if n_samples >= n:
+        return None
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=int(n_samples), replace=False))
+
+
+def gradient_check(f: Callable[[Any], float], grad: Any, theta: Any, eps: float | None = 1e-6,
+                   method: str = "central", n_samples: int | None = None, seed: Any = None,
+                   thresholds: tuple[float, float, float] = DEFAULT_THRESHOLDS, *,
+                   vectorized: bool = False, batch_size: int | None = None
+                   ) -> GradientCheckReport:
+    """Compare an analytic gradient with finite differences, per parameter and per component.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(theta) -> float``; see :func:`~gradcheck_edu.numerical_gradient`.
+    grad : callable or gradient
+        ``grad(theta)`` with f's signature, or the gradient itself, in theta's structure.
+    theta : float, ndarray or structure of float arrays
+        Perturbed in place and restored bit-exactly.
+    eps : float or None
+        Step (default 1e-6, absolute). ``None`` for the method's default step.
+    method : str
+        Any method of :func:`~gradcheck_edu.numerical_gradient`; kinks are detected with
+        ``"central"`` only.
+    n_samples : int, optional
+        Check only this many random components (about ``2 * n_samples`` calls of f).
+    seed : int or Generator, optional
+        For the random sample.
+    thresholds : three floats
+        Verdict bands, see :func:`classify_relative_error`. A difference within the round-off
+        of the finite differences is given the verdict of their resolution (see ``note``).
+    vectorized : bool
+        ``f`` takes a batch of flat theta vectors ``(k, n)`` and returns ``k`` values; see
+        :func:`~gradcheck_edu.numerical_gradient`. ``grad`` still takes theta itself.
+    batch_size : int, optional
+        Rows per call of a vectorized ``f``.
+
+    Returns
+    -------
+    GradientCheckReport
+        ``.relative_error``, ``.verdict``, ``.passed``, ``.per_parameter``, ``.worst(k)``,
+        ``.kinks``; ``print(report)`` shows the tables.
+
+    Raises
+    ------
+    ValueError
+        The gradient's structure or a shape differs from theta's (the message names the
+        parameter and both shapes), and every error of ``numerical_gradient``.
+    """
+    a_flat = analytic_flat(grad, theta)
+    indices = sample_indices(a_flat.size, n_samples, seed)
+    est = Estimate(f, theta, eps, method, indices, vectorized=vectorized, batch_size=batch_size)
+    return build_report(est, a_flat, eps, thresholds)
+
+
+def build_report(est: Estimate, a_flat: np.ndarray, eps: float | None,
+            thresholds: tuple) -> GradientCheckReport:
+    """Compare an estimate with the analytic gradient: rows, per-parameter verdicts, kinks."""
+    indices = est.indices
+    a_sel = a_flat if indices is None else a_flat[indices]
+    noise = noise_bound(est)
+    roundoff = roundoff_fraction(est.method)
+    kinks = find_kinks(est, a_sel, noise)
+    spec = est.target.spec
+    components = ComponentTable(spec.names, spec.shapes, est.leaf, est.flat, a_sel, est.grad,
+                             kinks, indices, [leaf.offset for leaf in spec.leaves])
+    smooth = ~kinks if kinks.any() else slice(None)  # no copies when there is no kink
+    # components in leaf order (all of theta, or sorted indices): one range per leaf, no copies
+    in_order = est.leaf.size < 2 or bool(np.all(est.leaf[1:] >= est.leaf[:-1]))
+    ends = np.searchsorted(est.leaf, np.arange(len(spec.leaves) + 1)) if in_order else None
+    per_parameter = {}
+    for k, leaf in enumerate(spec.leaves):
+        mine = slice(int(ends[k]), int(ends[k + 1])) if in_order else np.flatnonzero(
+            est.leaf == k)
+        a, n, z, kk = a_sel[mine], est.grad[mine], noise[mine], kinks[mine]
+        if a.size == 0:
+            per_parameter[leaf.name] = ParameterRow(leaf.name, leaf.shape, 0, math.nan, None,
+                                                    math.nan)
+            continue
+        max_abs = float(np.max(np.abs(a - n)))
+        n_kinks = int(kk.sum())
+        if n_kinks:
+            a, n, z = a[~kk], n[~kk], z[~kk]
+        r, v, note = judge(a, n, z, roundoff, thresholds)
+        per_parameter[leaf.name] = ParameterRow(leaf.name, leaf.shape, int(kk.size), r, v,
+                                                max_abs, n_kinks, note)
+    r, v, note = judge(a_sel[smooth], est.grad[smooth], noise[smooth], roundoff, thresholds)
+    v, note = no_better_than_worst_parameter(v, note, per_parameter)
+
+    if indices is None:
+        numerical_flat = est.grad
+    else:
+        numerical_flat = np.full(a_flat.size, np.nan)
+        numerical_flat[indices] = est.grad
+    return GradientCheckReport(
+        kind="full" if indices is None else "sampled", method=est.method, eps=eps,
+        components=components, per_parameter=per_parameter, analytic=est.as_structure(a_flat),
+        numerical=est.as_structure(numerical_flat), relative_error=r, verdict=v, note=note,
+        n_total=a_flat.size, thresholds=thresholds)
+

@@ -1,0 +1,128 @@
+"""Steps for finite differences: the stencils, the default step of each, and checks of a step.
+
+Each default step is named after the error bound it minimises: a difference of order ``p`` has
+truncation error ``~ h**p`` and round-off error ``~ EPS / h``; their sum is smallest at
+``h ~ EPS**(1/(p+1))``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["EPS", "STENCILS", "COMPLEX_STEP", "METHODS", "StepTooSmallError", "check_method",
+           "default_step", "check_eps", "steps_for", "representable_steps"]
+
+EPS = float(np.finfo(np.float64).eps)
+
+# method -> (truncation order, relative default step, stencil offsets, stencil weights).
+# The derivative is sum(w * f(x + o*h)) / h. Default steps balance truncation error ~ h**p against
+# round-off ~ EPS/h, whose sum is smallest at h ~ EPS**(1/(p+1)).
+STENCILS: dict[str, tuple[int, float, tuple[int, ...], tuple[float, ...]]] = {
+    "forward": (1, EPS ** (1 / 2), (0, 1), (-1.0, 1.0)),
+    "backward": (1, EPS ** (1 / 2), (-1, 0), (-1.0, 1.0)),
+    "central": (2, EPS ** (1 / 3), (1, -1), (0.5, -0.5)),
+    "richardson": (4, EPS ** (1 / 5), (2, 1, -1, -2),
+                   (-1 / 12, 8 / 12, -8 / 12, 1 / 12)),
+}
+# Complex step has no subtraction, hence no cancellation: a tiny step is fine.
+COMPLEX_STEP = 1e-20
+
+METHODS = ("forward", "backward", "central", "complex", "richardson")
+
+
+class PrecisionWarning(UserWarning):
+    """theta is stored in less than float64, so finite differences hit a high round-off floor."""
+
+
+class StepTooSmallError(ValueError):
+    """The step is below the float's resolution: ``theta + eps == theta``."""
+
+
+def check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def default_step(theta: Any, method: str = "central") -> np.ndarray:
+    """The textbook step for ``method`` in float64, scaled by ``max(1, |theta_i|)``.
+
+    Parameters
+    ----------
+    theta : array_like
+        Values at which the derivative is wanted.
+    method : {"forward", "backward", "central", "richardson", "complex"}
+
+    Returns
+    -------
+    ndarray, same shape as ``theta``
+        ``EPS**(1/2)`` for one-sided, ``EPS**(1/3)`` for central, ``EPS**(1/5)`` for the
+        fourth-order Richardson stencil and ``1e-20`` for the complex step, times
+        ``max(1, |theta_i|)``.
+
+    Notes
+    -----
+    A difference of order ``p`` has truncation error ``C1 * h**p`` and round-off error about
+    ``C2 * EPS / h`` (``f`` is known to ``EPS`` relative accuracy, and the difference is divided
+    by ``h``). Their sum is smallest at ``h ~ EPS**(1/(p+1))``: ``1.5e-8`` one-sided, ``6e-6``
+    central, ``7e-4`` for the fourth-order stencil.
+    """
+    check_method(method)
+    rel = COMPLEX_STEP if method == "complex" else STENCILS[method][1]
+    return rel * np.maximum(1.0, np.abs(np.asarray(theta, dtype=np.float64)))
+
+
+
+def check_eps(eps: Any) -> float:
+    try:
+        eps = float(eps)
+    except (TypeError, ValueError):
+        raise TypeError(f"eps must be a positive number, got {eps!r}") from None
+    if not eps > 0 or not math.isfinite(eps):
+        raise ValueError(f"eps must be a positive, finite number, got {eps}")
+    return eps
+
+
+def steps_for(target: Any, leaf: np.ndarray, flat: np.ndarray, eps: float | None,
+           method: str) -> np.ndarray:
+    """Step for each component: eps itself, or the default step scaled by |theta_i|.
+
+    ``target`` is a :class:`~gradcheck_edu.target.Target` (or the batched one): its ``arrays``
+    give |theta_i| and its ``label`` names a component where eps is below the float's
+    resolution."""
+    if eps is None:
+        values = np.empty(leaf.size)
+        for k, arr in enumerate(target.arrays):
+            pos = np.flatnonzero(leaf == k)
+            if pos.size:
+                values[pos] = np.abs(np.asarray(arr).reshape(-1)[flat[pos]])
+        return default_step(values, method)
+    eps = check_eps(eps)
+    if method != "complex":
+        for k, arr in enumerate(target.arrays):
+            moved = (arr + arr.dtype.type(eps)) == arr
+            if np.any(moved):
+                i = int(np.argmax(moved))
+                raise StepTooSmallError(
+                    f"eps={eps:g} is too small: at {target.label(k, i)} = "
+                    f"{np.asarray(arr).reshape(-1)[i]!r}, theta + eps == theta in {arr.dtype}. "
+                    "Use a larger eps (or eps=None for the default step)"
+                )
+    return np.full(leaf.size, eps)
+
+
+
+def representable_steps(arr: np.ndarray, x: np.ndarray, steps: np.ndarray, target: Any,
+                         k: int, flat: np.ndarray) -> np.ndarray:
+    """The steps the floats can represent, ``(x + h) - x`` in ``arr``'s dtype: what f sees."""
+    h = (x + steps.astype(arr.dtype)) - x
+    if np.any(h == 0):
+        j = int(np.argmax(h == 0))
+        raise StepTooSmallError(
+            f"the step {steps[j]:g} vanishes at {target.label(k, int(flat[j]))} = {x[j]!r}: "
+            f"theta + eps == theta in {arr.dtype}. Use a larger eps"
+        )
+    return h
+
