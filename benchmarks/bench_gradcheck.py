@@ -155,7 +155,7 @@ def generic_interleaved(model, X, y, chunks, analytic):
     values = np.concatenate([p.values for p in parts])
     merged = Estimate.from_central_changes(
         first.target, np.concatenate([p.leaf for p in parts]),
-        np.concatenate([p.flat for p in parts]), None, np.concatenate([p.steps for p in parts]),
+        np.concatenate([p.flat for p in parts]), None, np.concatenate([p.moves for p in parts]),
         values - first.f0, first.f0)
     return t_generic, t_bare, ratios, build_report(merged, analytic, EPS, ge.DEFAULT_THRESHOLDS)
 

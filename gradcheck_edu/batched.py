@@ -82,7 +82,8 @@ class BatchTarget:
 
     def perturbed_values(self, leaf: np.ndarray, flat: np.ndarray, steps: np.ndarray,
                          offsets: tuple[float, ...], f0: float
-                         ) -> tuple[np.ndarray, np.ndarray]:
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """As :func:`~gradcheck_edu.evaluate.perturbed_values`: values, steps and moves."""
         x = self.theta0[self._starts[leaf] + flat]
         h = np.empty(leaf.size)
         for k in np.unique(leaf):
@@ -90,6 +91,7 @@ class BatchTarget:
             h[mine] = representable_steps(self.theta0, x[mine], steps[mine], self, int(k),
                                            flat[mine])
         values = np.empty((leaf.size, len(offsets)))
+        moves = np.stack([(x + o * h) - x for o in offsets], axis=1)
         for sl, pos, block, view in self._batches(leaf, flat):
             rows = np.arange(pos.size)
             for m, offset in enumerate(offsets):
@@ -102,7 +104,7 @@ class BatchTarget:
                                                   False)
                 finally:
                     block[rows, pos] = x[sl]
-        return values, h
+        return values, h, moves
 
     def complex_gradient(self, leaf: np.ndarray, flat: np.ndarray,
                          steps: np.ndarray) -> np.ndarray:

@@ -81,14 +81,25 @@ def side_label(offset: float) -> str:
 
 
 def perturbed_values(target: Target, leaf: np.ndarray, flat: np.ndarray, steps: np.ndarray,
-                      offsets: tuple[float, ...], f0: float) -> tuple[np.ndarray, np.ndarray]:
-    """f at theta + offset*h along each component: values (n_comp, n_offsets) and steps h.
+                      offsets: tuple[float, ...], f0: float
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """f at theta + offset*h along each component.
 
     Only the f calls cost anything here: each component of the caller's arrays is set in place
     (through a flat view, no copy of theta), f is called, and the original value is put back, in
     ``finally`` too. The points are computed once per leaf, in the leaf's dtype.
+
+    Returns
+    -------
+    values : ndarray, shape (n_comp, n_offsets)
+    h : ndarray, shape (n_comp,)
+        The steps the floats represent, ``(x + h) - x``.
+    moves : ndarray, shape (n_comp, n_offsets)
+        The moves actually made, ``(x + offset*h) - x`` (``x - h`` may round differently from
+        ``x + h``): what :func:`~gradcheck_edu.steps.stencil_derivative` divides by.
     """
     values = np.empty((leaf.size, len(offsets)))
+    moves = np.empty((leaf.size, len(offsets)))
     h_used = np.empty(leaf.size)
     for k, arr in enumerate(target.arrays):
         pos = np.flatnonzero(leaf == k)
@@ -97,12 +108,14 @@ def perturbed_values(target: Target, leaf: np.ndarray, flat: np.ndarray, steps: 
         x = np.asarray(arr).reshape(-1)[flat[pos]]  # the originals, in the array's own dtype
         h = representable_steps(arr, x, steps[pos], target, k, flat[pos])
         h_used[pos] = h
+        for m, o in enumerate(offsets):  # the same arithmetic as the points of the loop
+            moves[pos, m] = (x + x.dtype.type(o) * h).astype(np.float64) - x.astype(np.float64)
         view = flat_view(arr)
         for s in range(0, pos.size, _BLOCK):  # blocks: the Python lists below stay small
             b = slice(s, s + _BLOCK)
             values[pos[b]] = _leaf_values(target, k, view, flat[pos[b]], x[b], h[b], offsets,
                                           f0)
-    return values, h_used
+    return values, h_used, moves
 
 
 # Components per block of the evaluation loop (its Python lists cost ~150 bytes per component).

@@ -38,6 +38,18 @@ class ParameterRow:
     max_abs_error: float
     n_kinks: int = 0
     note: str = ""
+    decided_by: str = "relative error"
+
+    @property
+    def passed(self) -> bool:
+        """EXCELLENT or ACCEPTABLE; False when not checked (a sampled check missed it)."""
+        return self.verdict is not None and self.verdict.passed
+
+    def error_text(self) -> str:
+        """The relative error as the table prints it (a zero gradient has none to speak of)."""
+        if self.decided_by == "zero gradient":
+            return "zero grad."
+        return f"{self.relative_error:.2e}"
 
 
 class ComponentTable:
@@ -141,12 +153,23 @@ class GradientCheckReport:
         large model has as many rows as weights)."""
         return self._components.rows()
 
-    def worst(self, k: int = 5) -> list[ComponentRow]:
+    def worst(self, k: int = 5, failing_only: bool | None = None) -> list[ComponentRow]:
         """The ``k`` checked components with the largest ``|analytic - numerical|`` (NaN first,
-        ties in theta order)."""
+        ties in theta order).
+
+        ``failing_only`` (default: when some parameter did not pass) keeps the components of
+        the parameters that did not pass: a large, correct gradient elsewhere does not push the
+        wrong ones off the list."""
         k = max(0, int(k))
         err = self._components.abs_error()
         key = np.where(np.isnan(err), np.inf, err)
+        failing = [i for i, p in enumerate(self.per_parameter.values())
+                   if p.verdict is not None and not p.verdict.passed]
+        if failing_only is None:
+            failing_only = bool(failing)
+        if failing_only:
+            key = np.where(np.isin(self._components.leaf, failing), key, -1.0)
+            k = min(k, int(np.sum(key >= 0)))
         order = np.argsort(-key, kind="stable")[:k]
         return self._components.rows(order)
 
@@ -155,27 +178,20 @@ class GradientCheckReport:
         what = {"full": "every component", "sampled": "a random sample of components",
                 "directional": "random directions per parameter"}[self.kind]
         eps = "default step" if self.eps is None else f"eps={self.eps:g}"
+        band = classify_relative_error(self.relative_error, self.thresholds)
+        # the number beside the verdict lies in its band, or the line says what decided it
+        why = f": {self.verdict.explanation}" if band == self.verdict else f" ({self.note})"
         lines = [
             f"Gradient check ({self.method} differences, {eps}), {what}: "
             f"{self.n_checked} checked of {self.n_total}",
-            f"relative error {self.relative_error:.2e}{self._hidden_by()} -> "
-            f"{self.verdict.name}: {self.verdict.explanation}",
+            f"relative error {self.relative_error:.2e} -> {self.verdict.name}{why}",
         ]
-        if self.note:
+        if self.note and band == self.verdict:
             lines.append(f"note: {self.note}")
         if self.kinks:
             lines.append(f"{len(self.kinks)} kink(s): f is not smooth within +-eps there "
                          "(e.g. a ReLU crossing 0); excluded from the verdict")
         return "\n".join(lines)
-
-    def _hidden_by(self) -> str:
-        """', but 'x' alone has ...' when a parameter's verdict is worse than the overall one."""
-        worst = [p for p in self.per_parameter.values()
-                 if p.verdict is not None and p.verdict == self.verdict]
-        if not worst or classify_relative_error(self.relative_error, self.thresholds) \
-                >= self.verdict or self.verdict.passed:
-            return ""
-        return f" overall, but {worst[0].name!r} alone has {worst[0].relative_error:.2e}"
 
     def _param_table(self) -> list[list[str]]:
         rows = [["parameter", "shape", "checked", "rel. error", "verdict"]]
@@ -185,22 +201,28 @@ class GradientCheckReport:
                 verdict += f" ({p.note})"
             if p.n_kinks:
                 verdict += f", {p.n_kinks} kink(s)"
-            rows.append([p.name, str(p.shape), str(p.n_checked), f"{p.relative_error:.2e}",
-                         verdict])
+            rows.append([p.name, str(p.shape), str(p.n_checked), p.error_text(), verdict])
         return rows
 
     def _worst_table(self, k: int = 5) -> list[list[str]]:
         head = "direction" if self.kind == "directional" else "index"
-        rows = [["parameter", head, "analytic", "numerical", "abs error"]]
+        rows = [["parameter", head, "analytic", "numerical", "abs error", "its verdict"]]
         for r in self.worst(k):
+            p = self.per_parameter[r.name]
             rows.append([r.name, str(r.index), f"{r.analytic: .6e}", f"{r.numerical: .6e}",
-                         f"{r.abs_error:.2e}" + (" kink" if r.kink else "")])
+                         f"{r.abs_error:.2e}" + (" kink" if r.kink else ""),
+                         "not sampled" if p.verdict is None else p.verdict.name])
         return rows
+
+    def _worst_title(self) -> str:
+        if any(p.verdict is not None and not p.verdict.passed
+               for p in self.per_parameter.values()):
+            return "worst components of the parameters that did not pass:"
+        return "worst components (largest |analytic - numerical|):"
 
     def __str__(self) -> str:
         parts = [self._header(), "", _text_table(self._param_table()), "",
-                 "worst components (largest |analytic - numerical|):",
-                 _text_table(self._worst_table())]
+                 self._worst_title(), _text_table(self._worst_table())]
         return "\n".join(parts)
 
     def __repr__(self) -> str:
@@ -208,13 +230,12 @@ class GradientCheckReport:
                 f"{self.relative_error:.2e} checked={self.n_checked}/{self.n_total}>")
 
     def _repr_html_(self) -> str:
-        color = {Verdict.EXCELLENT: "#1a7f37", Verdict.ACCEPTABLE: "#6b8e23",
-                 Verdict.SUSPICIOUS: "#b8860b", Verdict.WRONG: "#c62828"}[self.verdict]
+        color = self.verdict.color
         head = html.escape(self._header()).replace("\n", "<br>")
         head = head.replace(self.verdict.name,
                             f'<b style="color:{color}">{self.verdict.name}</b>', 1)
         return (f"<div><p>{head}</p>{_html_table(self._param_table())}"
-                f"<p>worst components (largest |analytic - numerical|):</p>"
+                f"<p>{html.escape(self._worst_title())}</p>"
                 f"{_html_table(self._worst_table())}</div>")
 
 

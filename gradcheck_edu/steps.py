@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["EPS", "STENCILS", "COMPLEX_STEP", "METHODS", "StepTooSmallError", "check_method",
-           "default_step", "check_eps", "steps_for", "representable_steps"]
+           "default_step", "check_eps", "steps_for", "representable_steps", "stencil_derivative"]
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -33,12 +33,38 @@ COMPLEX_STEP = 1e-20
 METHODS = ("forward", "backward", "central", "complex", "richardson")
 
 
-class PrecisionWarning(UserWarning):
-    """theta is stored in less than float64, so finite differences hit a high round-off floor."""
-
-
 class StepTooSmallError(ValueError):
     """The step is below the float's resolution: ``theta + eps == theta``."""
+
+
+def stencil_derivative(values: np.ndarray, moves: np.ndarray) -> np.ndarray:
+    """The derivative from f at the points actually evaluated, one component per row.
+
+    ``values[:, m]`` is f at ``x + moves[:, m]``: the moves the floats represent, which may differ
+    from the nominal ``offset * h`` by a rounding (``x - h`` rounds differently from ``x + h``).
+    Dividing by the true distance, not the nominal ``2h``, keeps that rounding out of the
+    estimate. Two points: the slope of the secant, ``(f1 - f0) / (d1 - d0)``. More points: the
+    weights that differentiate exactly every polynomial of degree < m through the actual points
+    (the Richardson weights -1/12, 8/12, -8/12, 1/12 when the moves are 2h, h, -h, -2h).
+
+    Parameters
+    ----------
+    values, moves : ndarray, shape (n, m)
+
+    Returns
+    -------
+    ndarray, shape (n,)
+    """
+    if values.shape[1] == 2:
+        return (values[:, 0] - values[:, 1]) / (moves[:, 0] - moves[:, 1])
+    h = np.max(np.abs(moves), axis=1, keepdims=True)
+    u = moves / h  # about the nominal offsets: a well-conditioned system
+    m = moves.shape[1]
+    vander = u[:, None, :] ** np.arange(m)[None, :, None]  # (n, power, point)
+    e1 = np.zeros((moves.shape[0], m, 1))
+    e1[:, 1] = 1.0
+    weights = np.linalg.solve(vander, e1)[..., 0] / h
+    return np.sum(weights * values, axis=1)
 
 
 def check_method(method: str) -> None:

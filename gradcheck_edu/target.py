@@ -18,7 +18,8 @@ import numpy as np
 from .theta import spec_of
 
 __all__ = ["PrecisionWarning", "Target", "select_components", "component_label", "flat_view",
-           "check_leaf_perturbable"]
+           "check_leaf_perturbable",
+           "loss_resolution"]
 
 
 class PrecisionWarning(UserWarning):
@@ -153,3 +154,16 @@ def check_leaf_perturbable(name: str, value: Any) -> None:
     if not value.flags.writeable:
         raise TypeError(f"parameter {name!r} is read-only; it must be writeable to be perturbed")
 
+
+def loss_resolution(arrays: list[np.ndarray]) -> tuple[float, str]:
+    """The relative resolution of a loss computed from ``arrays``, and what sets it, in words.
+
+    A loss computed from float32 parameters is no more precise than float32, so the lowest
+    precision among the arrays sets it (float64's 2.2e-16 at best).
+    """
+    floats = [a.dtype for a in arrays if np.issubdtype(a.dtype, np.floating)]
+    low = min(floats, key=lambda d: d.itemsize, default=np.dtype(np.float64))
+    eps = max(float(np.finfo(low).eps), float(np.finfo(np.float64).eps))
+    if low.itemsize >= 8:
+        return eps, "round-off of the loss values at this step"
+    return eps, f"the resolution of {low} (eps {eps:.0e}): check in float64"
