@@ -11,7 +11,7 @@ import numpy as np
 
 from .evaluate import check_deterministic, side_label
 from .steps import representable_steps
-from .target import PrecisionWarning, component_label
+from .target import PrecisionWarning, check_finite_theta, component_label
 from .theta import flatten
 
 __all__ = ["BatchTarget", "batch_values"]
@@ -41,6 +41,7 @@ class BatchTarget:
         self.arg = theta if isinstance(theta, np.ndarray) else None
         self.arrays = [self.theta0[leaf.offset: leaf.offset + leaf.size].reshape(leaf.shape)
                        for leaf in self.spec.leaves]
+        check_finite_theta(self.spec, self.arrays)
         self._starts = np.array([leaf.offset for leaf in self.spec.leaves], dtype=np.int64)
         self._block = np.empty((0, self.theta0.size))
 

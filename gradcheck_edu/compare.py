@@ -8,26 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from .arguments import analytic_flat, check_arguments
 from .estimate import Estimate
 from .report import ComponentTable, GradientCheckReport, ParameterRow
 from .roundoff import find_kinks, noise_bound, roundoff_fraction, truncation_allowance
-from .theta import flatten, spec_of
 from .verdicts import DEFAULT_THRESHOLDS, judge, no_better_than_worst_parameter
 
-__all__ = ["gradient_check", "analytic_flat", "sample_indices", "build_report"]
-
-
-def analytic_flat(grad: Any, theta: Any) -> np.ndarray:
-    """The analytic gradient as a flat float64 vector, after checking its structure."""
-    analytic = grad(theta) if callable(grad) else grad
-    theta_spec = spec_of(float(theta) if isinstance(theta, int) else theta)
-    try:
-        a_flat, a_spec = flatten(analytic)
-    except TypeError as err:
-        raise TypeError(f"the gradient must have theta's structure of arrays: {err}") from None
-    theta_spec.check_same(a_spec, what="gradient")
-    return a_flat
-
+__all__ = ["gradient_check", "sample_indices", "build_report"]
 
 
 def sample_indices(n: int, n_samples: int | None, seed: Any) -> np.ndarray | None:
@@ -88,6 +75,7 @@ def gradient_check(f: Callable[[Any], float], grad: Any, theta: Any, eps: float 
         The gradient's structure or a shape differs from theta's (the message names the
         parameter and both shapes), and every error of ``numerical_gradient``.
     """
+    check_arguments(f, grad, theta)
     a_flat = analytic_flat(grad, theta)
     indices = sample_indices(a_flat.size, n_samples, seed)
     est = Estimate(f, theta, eps, method, indices, vectorized=vectorized, batch_size=batch_size)
@@ -117,7 +105,7 @@ def build_report(est: Estimate, a_flat: np.ndarray, eps: float | None,
     # components in leaf order (all of theta, or sorted indices): one range per leaf, no copies
     in_order = est.leaf.size < 2 or bool(np.all(est.leaf[1:] >= est.leaf[:-1]))
     ends = np.searchsorted(est.leaf, np.arange(len(spec.leaves) + 1)) if in_order else None
-    per_parameter = {}
+    per_parameter, limit = {}, est.limit
     for k, leaf in enumerate(spec.leaves):
         mine = slice(int(ends[k]), int(ends[k + 1])) if in_order else np.flatnonzero(
             est.leaf == k)
@@ -138,14 +126,15 @@ def build_report(est: Estimate, a_flat: np.ndarray, eps: float | None,
                                          positions=where)
             if extra.any():
                 noise[where] += extra
+                limit = (f"{est.limit}, and the truncation error of the central difference "
+                         f"(up to {extra.max():.1e})")
                 j = judge(a[ok], n[ok], noise[mine][ok], roundoff, thresholds, scale=scale,
-                          limit=f"{est.limit}, and the truncation error of the central "
-                                f"difference (up to {extra.max():.1e})")
+                          limit=limit)
         per_parameter[leaf.name] = ParameterRow(leaf.name, leaf.shape, int(kk.size),
                                                 j.relative_error, j.verdict, max_abs, n_kinks,
                                                 j.note, j.decided_by)
     j = judge(a_sel[smooth], est.grad[smooth], noise[smooth], roundoff, thresholds,
-              scale=scale, limit=est.limit)
+              scale=scale, limit=limit)
     v, note = no_better_than_worst_parameter(j.verdict, j.note, per_parameter)
 
     if indices is None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .compare import analytic_flat
+from .arguments import analytic_flat, check_arguments
 from .evaluate import base_value, checked_value
 from .report import ComponentTable, GradientCheckReport, ParameterRow
 from .roundoff import CENTRAL_ROUNDOFF
@@ -50,6 +50,7 @@ def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
             or n_directions < 1:
         raise ValueError(f"n_directions must be a whole number >= 1, got {n_directions!r}")
     eps = None if eps is None else check_eps(eps)
+    check_arguments(f, grad, theta, "directional_check")
     a_flat = analytic_flat(grad, theta)
     rng = np.random.default_rng(seed)
     target = Target(f, theta)
@@ -74,7 +75,7 @@ def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
                 np.subtract(original, h * v, out=arr, casting="unsafe")
                 step = plus - arr  # the move the floats represent, 2*eps*v up to rounding
                 length = float(np.linalg.norm(step))
-                if not float(np.linalg.norm(step - 2 * h * v)) <= h:  # more than half of 2h
+                if not (length >= h and float(np.linalg.norm(step - 2 * h * v)) <= h):
                     raise StepTooSmallError(
                         f"eps={h:g} is too small for {leaf.name!r}: rounding in {arr.dtype} "
                         f"changes the move eps*v by more than half (it moves theta by "

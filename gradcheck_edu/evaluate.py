@@ -26,8 +26,12 @@ def real_scalar(value: Any) -> float:
     if np.ndim(value) != 0:
         raise ValueError(
             f"f must return a scalar (the loss), but it returned an array of shape "
-            f"{np.shape(value)}; reduce it, e.g. return float(np.sum(...)) or loss.item()"
+            f"{np.shape(value)}; reduce it, e.g. return float(np.sum(...)) or loss.item(). "
+            "(If that is your gradient function: did you swap f and grad?)"
         )
+    if value is None:
+        raise TypeError("f returned None: it must return the loss as a float (did you forget "
+                        "a return statement?)")
     if np.iscomplexobj(value):
         raise TypeError("f returned a complex number; only method='complex' expects that")
     try:

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .compare import analytic_flat, build_report, gradient_check, sample_indices
+from .arguments import analytic_flat
+from .compare import build_report, gradient_check, sample_indices
 from .estimate import Estimate
 from .report import GradientCheckReport
 from .structured import structured_estimate
@@ -85,7 +86,11 @@ def check_layer(layer: Any, x: Any, eps: float = 1e-6, method: str = "central",
     """
     for attr in ("forward", "backward"):
         if not callable(getattr(layer, attr, None)):
-            raise TypeError(f"check_layer needs a layer with a {attr}() method")
+            swapped = callable(getattr(x, "forward", None))
+            raise TypeError(f"check_layer needs a layer with a {attr}() method, but its first "
+                            f"argument is a {type(layer).__name__}"
+                            + (". The order is check_layer(layer, x): did you swap them?"
+                               if swapped else ""))
     params = getattr(layer, "params", {})
     if not isinstance(params, dict):
         raise TypeError("layer.params must be a dict of arrays (empty if it has none)")

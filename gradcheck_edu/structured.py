@@ -13,7 +13,7 @@ import numpy as np
 
 from .estimate import Estimate
 from .evaluate import base_value, perturbed_values
-from .steps import EPS, StepTooSmallError, steps_for
+from .steps import EPS, representable_steps, steps_for
 from .target import Target
 
 __all__ = ["structured_estimate", "spot_check", "STRUCTURED_ROUNDOFF"]
@@ -59,10 +59,8 @@ def structured_estimate(model: Any, f: Callable, X: Any, y: Any, eps: float | No
         if pos.size == 0:
             continue
         x = np.asarray(target.arrays[k]).reshape(-1)[flat[pos]]
-        # The step the float can represent: (x + h) - x, as in the generic path.
-        h = (x + steps[pos]) - x
-        if np.any(h == 0):
-            raise StepTooSmallError(f"eps is too small for {spec_leaf.name}: theta + eps == theta")
+        # The step the float can represent, as in the generic path.
+        h = representable_steps(target.arrays[k], x, steps[pos], target, k, flat[pos])
         # Both sides in one call: the work per column is shared. x - h may round; (x - h) - x
         # is exact, and is the move the generic path makes.
         moves[pos] = np.stack([h, (x - h) - x], 1)

@@ -19,7 +19,7 @@ from .theta import spec_of
 
 __all__ = ["PrecisionWarning", "Target", "select_components", "component_label", "flat_view",
            "check_leaf_perturbable",
-           "loss_resolution"]
+           "loss_resolution", "check_finite_theta"]
 
 
 class PrecisionWarning(UserWarning):
@@ -75,6 +75,7 @@ class Target:
             else:
                 self.arrays = leaves
                 self.arg = theta
+        check_finite_theta(self.spec, self.arrays)
         low = [a.dtype for a in self.arrays if a.dtype in (np.float16, np.float32)]
         if low:
             warnings.warn(
@@ -167,3 +168,20 @@ def loss_resolution(arrays: list[np.ndarray]) -> tuple[float, str]:
     if low.itemsize >= 8:
         return eps, "round-off of the loss values at this step"
     return eps, f"the resolution of {low} (eps {eps:.0e}): check in float64"
+
+
+def check_finite_theta(spec: Any, arrays: list[np.ndarray]) -> None:
+    """Raise a ValueError naming the first NaN or Inf entry of theta.
+
+    A finite difference at a NaN is NaN, and at an Inf it cannot move: neither says anything
+    about the gradient, so theta is checked before f is ever called.
+    """
+    for k, arr in enumerate(arrays):
+        finite = np.isfinite(arr)
+        if not finite.all():
+            i = int(np.argmax(~finite.reshape(-1)))
+            value = np.asarray(arr).reshape(-1)[i]
+            raise ValueError(
+                f"theta has {value.real if np.iscomplexobj(value) else value} at "
+                f"{component_label(spec, k, i)}: finite differences need finite parameters. "
+                "Check how the parameters were initialised or updated (a diverged step?)")

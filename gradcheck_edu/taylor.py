@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from .compare import analytic_flat
+from .arguments import analytic_flat, check_arguments
 from .evaluate import base_value, checked_value
-from .steps import EPS
-from .target import Target
+from .target import Target, loss_resolution
 from .theta import flatten
 from .verdicts import Verdict
 
@@ -44,7 +43,8 @@ class TaylorResult:
         return self.verdict.passed
 
     def __str__(self) -> str:
-        return f"Taylor test: remainder rate {self.rate:.2f} -> {self.verdict.name}: {self.message}"
+        rate = "not fitted" if math.isnan(self.rate) else f"{self.rate:.2f}"
+        return f"Taylor test: remainder rate {rate} -> {self.verdict.name}: {self.message}"
 
 
 def taylor_test(f: Callable[[Any], float], grad: Any, theta: Any, direction: Any = None,
@@ -59,15 +59,34 @@ def taylor_test(f: Callable[[Any], float], grad: Any, theta: Any, direction: Any
     Parameters
     ----------
     n_steps : int
-        Steps ``h0 * 2**-k`` for ``k = 0 .. n_steps - 1``.
+        Steps ``h0 * 2**-k`` for ``k = 0 .. n_steps - 1``; at least 4 (a rate is fitted on
+        three or more of them).
+    h0 : float
+        The largest step, positive and finite.
 
     Returns
     -------
     TaylorResult
         ``.rate`` (about 2 right, about 1 wrong), ``.verdict``, ``.steps``, ``.remainders``.
     """
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 4:
+        raise ValueError(f"n_steps must be a whole number >= 4 (a rate is fitted on at least "
+                         f"three steps), got {n_steps!r}")
+    try:
+        h0 = float(h0)
+    except (TypeError, ValueError):
+        raise TypeError(f"h0 must be a positive number, got {h0!r}") from None
+    if not (math.isfinite(h0) and h0 > 0):
+        raise ValueError(f"h0 must be a positive, finite step (the largest h), got {h0}")
+    check_arguments(f, grad, theta, "taylor_test")
     a_flat = analytic_flat(grad, theta)
     target = Target(f, theta)
+    bad = ~np.isfinite(a_flat)
+    if bad.any():
+        name, index = target.spec.locate(int(np.argmax(bad)))
+        where = f"{name}[{', '.join(map(str, index))}]" if index else name
+        raise ValueError(f"the gradient has {a_flat[bad][0]} at {where}: a Taylor test needs "
+                         "a finite gradient. Look for overflow or 0/0 in your backward pass")
     spec = target.spec
     rng = np.random.default_rng(seed)
     if direction is None:
@@ -99,12 +118,17 @@ def taylor_test(f: Callable[[Any], float], grad: Any, theta: Any, direction: Any
     finally:
         for arr, orig in zip(target.arrays, originals):
             np.copyto(arr, orig)
-    floor = 100 * EPS * max(abs(f0), 1e-300)
+    floor = 100 * loss_resolution(target.arrays)[0] * max(abs(f0), 1e-300)
     valid = remainders > floor
-    if valid.sum() < 3:
+    if not valid.any():
         return TaylorResult(math.nan, Verdict.EXCELLENT, steps, remainders,
-                            "the remainder is at round-off for every step: f is linear along v "
-                            "and the gradient matches it")
+                            f"the remainder is at round-off (below {floor:.1e}) for every step, "
+                            f"up to h = {h0:g}: f is linear along v and the gradient matches it")
+    if valid.sum() < 3:
+        return TaylorResult(math.nan, Verdict.CANNOT_TELL, steps, remainders,
+                            f"only {int(valid.sum())} of {steps.size} steps leave a remainder "
+                            f"above round-off ({floor:.1e}): too few to fit a rate. Use a larger "
+                            "h0 or more steps")
     idx = np.flatnonzero(valid)[-5:]  # the smallest steps above round-off: the asymptotic rate
     rate = float(np.polyfit(np.log(steps[idx]), np.log(remainders[idx]), 1)[0])
     if rate >= 1.8:

@@ -22,7 +22,7 @@ the structure and which parameter each entry of ``theta`` came from.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -45,8 +45,12 @@ class Leaf:
         return int(np.prod(self.shape, dtype=np.int64))
 
 
-def _child_name(parent: str, key: Any, container: str) -> str:
+def _child_name(parent: str, key: Any, container: str, exact: bool = False) -> str:
+    """``W1``, ``layer1.W``, ``layers[0]``; with ``exact`` (when the short names of two
+    parameters coincide, as ``{"a.b": ..., "a": {"b": ...}}``), ``['a.b']`` and ``['a']['b']``."""
     if container == "dict":
+        if exact:
+            return f"{parent}[{key!r}]"
         return f"{parent}.{key}" if parent else str(key)
     return f"{parent}[{key}]"
 
@@ -232,17 +236,19 @@ def _is_namedtuple_type(cls: type) -> bool:
     return issubclass(cls, tuple) and hasattr(cls, "_fields")
 
 
-def _tree(obj: Any, name: str, leaves: list[Leaf], offset: list[int]) -> Any:
+def _tree(obj: Any, name: str, leaves: list[Leaf], offset: list[int], exact: bool = False
+          ) -> Any:
     if isinstance(obj, dict):
         keys = tuple(obj.keys())
         children = tuple(
-            _tree(obj[k], _child_name(name, k, "dict"), leaves, offset) for k in keys
+            _tree(obj[k], _child_name(name, k, "dict", exact), leaves, offset, exact)
+            for k in keys
         )
         return ("dict", keys, children, type(obj))
     if isinstance(obj, (list, tuple)):
         kind = "list" if isinstance(obj, list) else "tuple"
         children = tuple(
-            _tree(v, _child_name(name, j, kind), leaves, offset) for j, v in enumerate(obj)
+            _tree(v, _child_name(name, j, kind), leaves, offset, exact) for j, v in enumerate(obj)
         )
         return (kind, None, children, type(obj))
     leaf_name = name or "theta"
@@ -276,6 +282,14 @@ def spec_of(params: Any) -> ParamSpec:
     """The :class:`ParamSpec` of a structure, without copying any values."""
     leaves: list[Leaf] = []
     treedef = _tree(params, "", leaves, [0])
+    names = [leaf.name for leaf in leaves]
+    if len(set(names)) < len(names):
+        # two parameters print alike: each gets its own row, named by its exact path
+        exact: list[Leaf] = []
+        _tree(params, "", exact, [0], exact=True)
+        twice = {n for n in names if names.count(n) > 1}
+        leaves = [replace(leaf, name=e.name) if leaf.name in twice else leaf
+                  for leaf, e in zip(leaves, exact)]
     return ParamSpec(treedef, leaves)
 
 

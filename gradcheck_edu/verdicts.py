@@ -141,7 +141,8 @@ def judge(analytic: np.ndarray, numerical: np.ndarray, noise: np.ndarray, roundo
     diff = float(np.linalg.norm(analytic - numerical))
     bound = float(np.linalg.norm(noise))
     limit = limit or "round-off at this step"
-    hint = "" if "float64" in limit else "; a larger eps can tell"
+    hint = ("; a smaller eps (or method='richardson') can tell" if "truncation" in limit
+            else "" if "float64" in limit else "; a larger eps can tell")
     if diff > bound:
         return Judgement(r, verdict, "", "relative error")
     if max(norm_a, norm_n) <= bound:
