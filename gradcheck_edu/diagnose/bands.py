@@ -89,9 +89,9 @@ VAL_GAP = Band("validation gap", None, 0.5, ".0%")
 GAP_FLOOR = 0.05
 # Regularization loss over data loss: above the band the penalty hides the data gradient.
 REG_RATIO = Band("regularization loss / data loss", None, 1.0, "g")
-# How much lower a larger variant of the model (2x the hidden units, at least 64), trained the same way for
-# the same budget, brings the final training loss, as a fraction of the loss at chance. More
-# than this: the model is too small for the data.
+# How much lower a larger variant of the model (2x the hidden units, at least 64), trained the
+# same way for the same budget, brings the final training loss, as a fraction of the loss at
+# chance. More than this: the model is too small for the data.
 CAPACITY_GAIN = Band("what a larger model gains, as a fraction of the loss at chance", None,
                      0.1, ".0%")
 
