@@ -6,7 +6,7 @@ import pytest
 
 from gradcheck_edu import bugs
 from gradcheck_edu import diagnose as dg
-from gradcheck_edu.datasets import spiral
+from gradcheck_edu.datasets import moons, spiral
 from gradcheck_edu.nn import MLP, Adam
 
 X, Y = spiral(100, 3, seed=0)
@@ -159,3 +159,54 @@ def test_make_model_must_build_a_new_model():
     model = MLP([2, 8, 3])
     with pytest.raises(ValueError, match="new model"):
         dg.checklist(lambda: model, X, Y)
+
+
+# --------------------------------------------------------------------------- one story
+
+
+def test_one_hidden_unit_on_moons_fails_capacity_with_what_a_larger_model_reached():
+    Xm, ym = moons(200, seed=0)
+    for seed in range(3):
+        small = dg.checklist(lambda s=seed: MLP([2, 1, 2], seed=s), Xm, ym,
+                             make_optimizer=lambda: Adam(1e-2), seed=seed)
+        cap = small["capacity"]
+        assert cap.passed is False and cap.numbers["diagnosis"] == "underfitting", str(small)
+        assert "MLP([2, 64, 2])" in cap.message and f"{cap.numbers['larger_loss']:.3g}" in \
+            cap.message
+        assert cap.numbers["gain"] > dg.BANDS["capacity"].high
+        # the gradients and the learning rate pass, so no line blames them
+        assert small["gradients"].passed and small["learning_rate"].passed
+        if small["overfit"].passed is not True:  # the overfit line names capacity
+            assert small["overfit"].passed is None and "capacity" in small["overfit"].message
+            assert "overfit failed" in cap.message
+        assert small.failed == ["capacity"], str(small)
+        big = dg.checklist(lambda s=seed: MLP([2, 64, 2], seed=s), Xm, ym,
+                           make_optimizer=lambda: Adam(1e-2), seed=seed)
+        assert big["capacity"].passed, str(big)
+        assert big["capacity"].numbers["gain"] <= dg.BANDS["capacity"].high
+
+
+@pytest.mark.parametrize("lr", [50.0, 1e-7])
+def test_a_learning_rate_substitution_says_so_on_its_own_line(lr):
+    report = dg.checklist(_maker()(0), X, Y, make_optimizer=lambda: Adam(lr))
+    assert report.failed == ["learning_rate"]
+    suggestion = report.extras["lr_finder"].suggestion
+    for name in ("labels", "overfit"):
+        lines = [line for line in str(report[name]).splitlines() if "ran:" in line]
+        swap = [line for line in lines if f"at lr {suggestion:.2g}" in line]
+        assert len(swap) == 1 and f"instead of your {lr:.3g}" in swap[0], str(report)
+    assert "ran at the LR range test's suggestion" in report["learning_rate"].message
+    healthy = dg.checklist(_maker()(0), X, Y, make_optimizer=lambda: Adam(1e-2))
+    assert "instead of your" not in str(healthy)
+
+
+def test_every_item_that_ran_on_something_else_says_what():
+    report = dg.checklist(_maker()(0), X, Y, X_VAL, Y_VAL, make_optimizer=lambda: Adam(1e-2))
+    assert "16 random samples of 300" in report["gradients"].ran
+    assert "20 and 32 samples" in report["overfit"].ran
+    assert "MLP([2, 128, 3])" in report["capacity"].ran
+    assert "shuffled" in report["labels"].ran
+    # the regularization item quotes the losses of the trained model, not the initial ones
+    hist = report.extras["history"]
+    assert "after training" in report["regularization"].message
+    assert f"{hist.data_loss[-1]:.3g}" in report["regularization"].message

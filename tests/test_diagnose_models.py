@@ -10,7 +10,7 @@ import pytest
 
 from gradcheck_edu import diagnose as dg
 from gradcheck_edu.datasets import spiral
-from gradcheck_edu.nn import MLP, SGD, Adam, BatchNorm1d, Dropout, Linear, ReLU
+from gradcheck_edu.nn import MLP, SGD, Adam, BatchNorm1d, Dropout, Linear, ReLU, train
 
 matplotlib.use("Agg")
 
@@ -290,10 +290,16 @@ def test_update_ratios_judge_sgd_learning_rates(lr, symptom, fix):
 
 
 def test_update_ratios_of_a_healthy_optimizer_pass():
+    # judged over training (the median over epochs), as the checklist does: the first Adam
+    # step from initialization moves every weight by about lr, far above the band
     for opt in (Adam(1e-2), SGD(0.1)):
-        ratios = dg.check_gradients(MLP([2, 64, 3], seed=0), X, Y,
-                                    optimizer=opt).numbers["update_ratios"]
+        history = train(MLP([2, 64, 3], seed=0), X, Y, opt, epochs=10, progress=False)
+        ratios = {k: float(np.median(v)) for k, v in history.update_ratios.items()}
         assert dg.check_update_ratios(ratios).passed, ratios
+        assert all(dg.BANDS["update_ratio"].contains(r) for r in ratios.values())
+    first = dg.check_gradients(MLP([2, 64, 3], seed=0), X, Y,
+                               optimizer=Adam(1e-2)).numbers["update_ratios"]
+    assert max(first.values()) > dg.BANDS["update_ratio"].high
 
 
 # --------------------------------------------------------------------------- the plot

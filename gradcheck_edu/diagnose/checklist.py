@@ -10,7 +10,10 @@
 The checks follow the debugging hierarchy: data first, then the implementation (loss at chance,
 gradients, activations), then hyperparameters, then the architecture. A later check that would
 only repeat an earlier failure (training on NaN data, or with a learning rate that diverges) is
-not run: its ``passed`` is None and its message says which item to fix first.
+not run: its ``passed`` is None and its message says which item to fix first. When one item is
+the likely cause of another's failure, both lines say so (see :mod:`.story`), and any item that
+ran with another learning rate, model or data subset than the user's says which and why on a
+``ran:`` line. Every threshold is in :mod:`.bands`.
 """
 
 from __future__ import annotations
@@ -20,22 +23,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..nn.train import train
-from .curves import check_learning_rate, check_regularization, diagnose_capacity
-from .data import check_data, check_leakage, input_blind_loss
-from .model_checks import (
-    _default_optimizer,
-    _loss_name,
-    _loss_parts,
-    _n_outputs,
-    check_activations,
-    check_gradients,
-    check_initial_loss,
-    check_labels,
-    lr_range_test,
-    overfit_tiny,
-)
+from .activations import check_activations
+from .capacity import check_regularization
+from .data import Finding, check_data, check_leakage, summarize
+from .model_checks import check_gradients, check_initial_loss
+from .protocol import default_optimizer, loss_name, loss_parts, n_outputs
 from .result import CheckResult
+from .story import skipped, training_items
 
 __all__ = ["checklist", "ChecklistReport", "ITEMS", "layer_order_warnings"]
 
@@ -124,46 +118,43 @@ def layer_order_warnings(model_or_layers: Any) -> list[str]:
             "(variance shift); put dropout only after the last batch-norm layer"]
 
 
-def _skipped(name: str, why: str) -> CheckResult:
-    return CheckResult(name, None, f"not run: {why}")
-
-
-def _data_item(X: np.ndarray, y: np.ndarray, X_val: Any, y_val: Any, task: str) -> CheckResult:
-    """check_data on the training set, and on the validation set with a leakage check."""
-    data = check_data(X, y, task=task)
+def _data_item(X: np.ndarray, y: np.ndarray, X_val: Any, y_val: Any, task: str,
+               n_classes: int | None, image_shape: Any) -> CheckResult:
+    """check_data on the training set, and on the validation set with a leakage check; the
+    findings of all three in one message, each fix once."""
+    data = check_data(X, y, task=task, n_classes=n_classes, image_shape=image_shape)
     if X_val is None:
         return data
-    parts = [("", data), ("validation set: ", check_data(X_val, y_val, task=task)),
-             ("", check_leakage(X, X_val))]
-    failed = [(prefix, r) for prefix, r in parts if not r.passed]
-    numbers = dict(data.numbers, validation=parts[1][1].numbers, leakage=parts[2][1].numbers)
-    numbers["blocking"] = any(r.numbers.get("blocking", False) for _, r in failed)
-    if not failed:
-        return CheckResult("data", True, f"{data.message}; validation set clean, no leakage",
-                           "", numbers)
-    return CheckResult("data", False, "; ".join(p + r.message for p, r in failed),
-                       "; ".join(r.fix for _, r in failed), numbers)
-
-
-def _with_lr(make_optimizer: Callable[[], Any], lr: float) -> Callable[[], Any]:
-    def make():
-        opt = make_optimizer()
-        opt.lr = lr
-        return opt
-    return make
+    shape = data.numbers["image_shape"] or False
+    val = check_data(X_val, y_val, task=task, n_classes=n_classes, image_shape=shape)
+    leak = check_leakage(X, X_val)
+    numbers = dict(data.numbers, validation=val.numbers, leakage=leak.numbers)
+    findings = list(data.numbers["findings"])
+    findings += [Finding("validation set: " + f.problem, f.fix, f.severity)
+                 for f in val.numbers["findings"] if f.severity != "note"]
+    if leak.passed is False:
+        findings.append(Finding(leak.message, leak.fix, "block"))
+    failed = summarize(findings, numbers)
+    if failed is None:
+        return CheckResult("data", True, f"{data.message}; validation set clean, no "
+                           "validation row in the training set", "", numbers)
+    return failed
 
 
 def checklist(make_model: Callable[[], Any], X: Any, y: Any, X_val: Any = None,
               y_val: Any = None, make_optimizer: Callable[[], Any] | None = None,
-              epochs: int = 30, batch_size: int = 32, seed: int = 0) -> ChecklistReport:
+              epochs: int = 30, batch_size: int = 32, seed: int = 0,
+              make_larger_model: Callable[[], Any] | None = None,
+              image_shape: Any = None) -> ChecklistReport:
     """Run the debugging checklist on fresh models from ``make_model()``.
 
     Parameters
     ----------
     make_model : callable
         Returns a fresh, untrained model (``params``, ``loss``, ``loss_and_grads``, ...; see
-        :mod:`gradcheck_edu.diagnose.model_checks` for the protocol) each time it is called.
-    X, y : arrays
+        :mod:`gradcheck_edu.diagnose.protocol`) each time it is called.
+    X : array_like, shape (N, D)
+    y : array_like, shape (N,) or (N, k)
         Training data (never modified).
     X_val, y_val : arrays, optional
         Validation data (both or neither), for overfitting and leakage.
@@ -173,6 +164,13 @@ def checklist(make_model: Callable[[], Any], X: Any, y: Any, X_val: Any = None,
         The training run behind the learning-rate, capacity and regularization items.
     seed : int
         For the subsets, the sample order and the dropout masks of the checks.
+    make_larger_model : callable, optional
+        A larger variant of the model, for the capacity item (default for an
+        :class:`~gradcheck_edu.nn.MLP`: 2x the hidden units, at least 64; other models are
+        then judged from their training curve alone, and the item says so).
+    image_shape : (int, int), False or None
+        The rows of X are images of this shape (None: guessed; False: not images). Changes
+        how the data item words its notes, and adds a grid of samples to ``report.plot()``.
 
     Returns
     -------
@@ -181,23 +179,25 @@ def checklist(make_model: Callable[[], Any], X: Any, y: Any, X_val: Any = None,
 
     Notes
     -----
-    A blocking data problem (NaN/Inf, unnormalized features, one class) stops the checklist;
-    other data problems fail the data item and the rest still runs. A failed initial loss,
-    gradient, activation or regularization-strength check stops the training items. When the
-    learning rate fails, the labels and overfit items train with the LR range test's
-    suggestion instead, and capacity is not judged.
+    A blocking data problem (NaN/Inf, labels out of range, a leak, wildly unscaled inputs, one
+    class) stops the checklist; other data problems fail the data item and the rest still
+    runs. A failed initial loss, gradient, activation or regularization-strength check stops
+    the training items. When the learning rate fails, the labels and overfit items train with
+    the LR range test's suggestion instead (their ``ran:`` line says so), and capacity is not
+    judged. The time is dominated by the training runs: measured on the digits with
+    ``MLP([64, 64, 10])``, see the README.
     """
     if (X_val is None) != (y_val is None):
         given, missing = ("X_val", "y_val") if y_val is None else ("y_val", "X_val")
         raise ValueError(f"{given} is given but {missing} is None: pass both X_val and y_val "
                          "(the validation inputs and their labels), or neither")
     X, y = np.asarray(X), np.asarray(y)
-    make_optimizer = make_optimizer or _default_optimizer
+    make_optimizer = make_optimizer or default_optimizer
     probe = make_model()
     if make_model() is probe:
         raise ValueError("make_model() returned the same object twice; it must build a new "
                          "model on each call (e.g. make_model=lambda: MLP([2, 64, 3]))")
-    name = _loss_name(probe)
+    name = loss_name(probe)
     results: dict[str, CheckResult] = {}
     extras: dict[str, Any] = {}
     warnings = layer_order_warnings(probe)
@@ -205,12 +205,22 @@ def checklist(make_model: Callable[[], Any], X: Any, y: Any, X_val: Any = None,
     def report() -> ChecklistReport:
         return ChecklistReport([results[n] for n in ITEMS], extras, warnings)
 
-    results["data"] = _data_item(X, y, X_val, y_val,
-                                 "regression" if name == "mse" else "classification")
-    if results["data"].numbers["blocking"]:
-        why = "the data check failed; fix the data first (every later check would inherit it)"
-        results.update({n: _skipped(n, why) for n in ITEMS[1:]})
+    def stop(blocker: str, why: str) -> ChecklistReport:
+        results[blocker].message += "; the later items are not run until this is fixed"
+        results.update({n: skipped(n, why) for n in ITEMS if n not in results})
         return report()
+
+    results["data"] = _data_item(X, y, X_val, y_val,
+                                 "regression" if name == "mse" else "classification",
+                                 n_outputs(probe) if name == "softmax_cross_entropy" else None,
+                                 image_shape)
+    shape = results["data"].numbers["image_shape"]
+    if shape is not None:
+        extras["samples"] = {"X": X[:32], "y": y[:32], "shape": shape}
+        results["data"].message += "; report.plot() shows samples with their labels"
+    if results["data"].numbers["blocking"]:
+        return stop("data", "the data check failed; fix the data first (every later check "
+                    "would inherit it)")
 
     # Implementation checks on the untrained model.
     results["initial_loss"] = check_initial_loss(probe, X, y)
@@ -219,87 +229,16 @@ def checklist(make_model: Callable[[], Any], X: Any, y: Any, X_val: Any = None,
                                            flag_vanishing=results["activations"].passed
                                            is not False)
     extras["activations"] = results["activations"].numbers.get("layers", [])
-    data_loss, reg_loss = _loss_parts(probe, X, y)
-    results["regularization"] = check_regularization(data_loss, reg_loss)
+    data_loss, reg_loss = loss_parts(probe, X, y)
+    results["regularization"] = check_regularization(data_loss, reg_loss,
+                                                     when="at initialization")
     blocked = [n for n in ("initial_loss", "gradients", "activations", "regularization")
                if results[n].passed is False]
     if blocked:
         why = (f"{', '.join(blocked)} failed; fix that first (training would only show the "
                "same problem)")
-        results.update({n: _skipped(n, why) for n in ITEMS if n not in results})
-        return report()
-    _training_items(results, extras, make_model, make_optimizer, X, y, X_val, y_val,
-                    epochs=epochs, batch_size=batch_size, seed=seed, start=data_loss + reg_loss)
+        return stop(blocked[0], why)
+    training_items(results, extras, probe, make_model, make_optimizer, X, y, X_val, y_val,
+                   epochs=epochs, batch_size=batch_size, seed=seed,
+                   start=data_loss + reg_loss, make_larger_model=make_larger_model)
     return report()
-
-
-def _training_items(results: dict, extras: dict, make_model: Callable, make_optimizer: Callable,
-                    X: np.ndarray, y: np.ndarray, X_val: Any, y_val: Any, epochs: int,
-                    batch_size: int, seed: int, start: float) -> None:
-    """labels, overfit, learning_rate, capacity and the validation part of regularization."""
-    finder = lr_range_test(make_model(), X, y, make_optimizer(), batch_size=batch_size,
-                           seed=seed)
-    opt, trained = make_optimizer(), make_model()
-    lr = getattr(opt, "lr", None)
-    history = train(trained, X, y, opt, epochs=epochs, batch_size=batch_size, X_val=X_val,
-                    y_val=y_val, seed=seed, progress=False)
-    extras.update(lr_finder=finder, history=history)
-    lr_item = check_learning_rate(history.train_loss, lr=lr, start=start,
-                                  update_ratios=results["gradients"].numbers.get(
-                                      "update_ratios"),
-                                  suggestion=finder.suggestion, diverged_at=finder.diverged_at)
-    # With a failed learning rate, labels and overfit would only repeat it: they use the
-    # LR range test's suggestion instead.
-    make_opt = _with_lr(make_optimizer, finder.suggestion) if lr_item.passed is False \
-        else make_optimizer
-    labels = check_labels(make_model, X, y, make_opt, seed=seed)
-    overfit = overfit_tiny(make_model, X, y, make_opt, batch_size=batch_size, seed=seed)
-    results.update(labels=labels, learning_rate=lr_item, overfit=overfit)
-    if labels.passed is False or lr_item.passed is False:
-        _blame_the_first_failure(results, finder.suggestion)
-        return
-    _curve_items(results, history, y, trained)
-
-
-def _not_judged(item: CheckResult, why: str) -> CheckResult:
-    return CheckResult(item.name, None, f"{item.message}; not judged: {why}",
-                       numbers=item.numbers)
-
-
-def _blame_the_first_failure(results: dict, suggestion: float) -> None:
-    """Misaligned labels or a failed learning rate make the later items repeat that failure:
-    the items that depend on it are not judged (passed None, with the reason)."""
-    bad_labels = results["labels"].passed is False
-    why = "the labels do not match the inputs" if bad_labels else "the learning rate failed"
-    if bad_labels and results["learning_rate"].passed is False:
-        results["learning_rate"] = _not_judged(results["learning_rate"], why + "; a loss "
-                                               "curve on unlearnable labels says nothing about "
-                                               "the learning rate")
-    if results["overfit"].passed is False:
-        results["overfit"] = _not_judged(results["overfit"], why + (
-            ", and memorizing noise is slower" if bad_labels else
-            f", and even at the LR range test's suggestion {suggestion:.2g} the loss did not "
-            "reach ~0") + " (fix that first)")
-    results["capacity"] = _skipped("capacity", f"{why}; the training curve says nothing "
-                                   "about capacity until that is fixed")
-    results["regularization"].message += f"; validation not judged: {why}"
-
-
-def _curve_items(results: dict, history: Any, y: np.ndarray, trained: Any) -> None:
-    """capacity from the training curve, overfitting from the validation curve."""
-    name = _loss_name(trained)
-    chance = input_blind_loss(y, name, _n_outputs(trained) if name != "mse" else None)
-    results["capacity"] = diagnose_capacity(history.data_loss or history.train_loss,
-                                            chance_loss=chance)
-    if results["overfit"].passed is False and results["capacity"].passed is False:
-        results["overfit"] = CheckResult(
-            "overfit", None, f"{results['overfit'].message}; the gradients are right and the "
-            "model underfits the full set too, so this is the capacity problem below",
-            numbers=results["overfit"].numbers)
-    if history.val_loss:
-        train_total = (np.add(history.data_loss, history.reg_loss) if history.data_loss
-                       else history.train_loss)
-        strength = results["regularization"].numbers
-        results["regularization"] = check_regularization(
-            strength["data_loss"], strength["reg_loss"], train_loss=train_total,
-            val_loss=history.val_loss, chance_loss=chance)

@@ -1,4 +1,4 @@
-"""Reading loss curves: learning-rate symptoms, capacity, and regularization."""
+"""Reading loss curves and update ratios for the learning rate."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from .bands import UPDATE_RATIO, Band
 from .result import CheckResult
 
-__all__ = ["loss_curve_symptoms", "check_update_ratios", "check_learning_rate",
-           "diagnose_capacity", "check_regularization"]
+__all__ = ["loss_curve_symptoms", "check_update_ratios", "check_learning_rate"]
 
 
 def _curve(losses: Any) -> np.ndarray:
@@ -99,15 +99,28 @@ def loss_curve_symptoms(losses: Any, explode_factor: float = 2.0, slow_fraction:
                        f"the loss falls steadily from {start:.3g} to {end:.3g}", "", numbers)
 
 
-def check_update_ratios(ratios: dict, low: float = 1e-5, high: float = 1.0) -> CheckResult:
-    """Judge the update/weight ratios ``||delta W|| / ||W||`` of one optimizer step.
+def check_update_ratios(ratios: dict, low: float = UPDATE_RATIO.low,
+                        high: float = UPDATE_RATIO.high) -> CheckResult:
+    """Judge update/weight ratios ``||delta W|| / ||W||`` per weight against one band.
 
-    About 1e-3 is the rule of thumb for steady SGD training. The bands are wide because the
-    first steps run higher (Adam moves every weight by about ``lr`` at first, so its ratio
-    starts near ``lr / rms(W)``, 1e-2 to 0.5 for learning rates that train well). Too low:
-    even the largest ratio is below ``low`` (a thousand steps change the weights by less than
-    1%). Too high: some ratio is above ``high`` (one step changes a weight matrix by more than
-    its own size, wiping out the initialization).
+    About 1e-3 is the rule of thumb for steady training. The band
+    (:data:`~gradcheck_edu.diagnose.bands.UPDATE_RATIO`, 1e-4 to 1e-1) spans a decade below and
+    two above it, because Adam moves every weight by about ``lr`` per step. Judge ratios from
+    training (the checklist takes the median over its run), not the first step from
+    initialization, which runs far higher. Too low: some ratio is below ``low`` (that weight
+    barely moves). Too high: some ratio is above ``high`` (each step changes the weights by a
+    large part of their size). The message states the band it judged by.
+
+    Parameters
+    ----------
+    ratios : dict
+        Weight name -> ratio (non-finite ratios are left out).
+    low, high : float
+
+    Returns
+    -------
+    CheckResult named ``"learning_rate"``; ``numbers["symptom"]`` is ``"too low"``,
+    ``"too high"``, ``"healthy"`` or None (no finite ratio).
 
     Examples
     --------
@@ -116,26 +129,26 @@ def check_update_ratios(ratios: dict, low: float = 1e-5, high: float = 1.0) -> C
     >>> check_update_ratios({"W1": 1e-9, "W2": 3e-8}).numbers["symptom"]
     'too low'
     """
+    band = UPDATE_RATIO if (low, high) == (UPDATE_RATIO.low, UPDATE_RATIO.high) else \
+        Band(UPDATE_RATIO.what, low, high, UPDATE_RATIO.fmt)
     values = [float(r) for r in ratios.values() if np.isfinite(r)]
-    text = ", ".join(f"{k} {float(r):.1e}" for k, r in ratios.items())
+    text = f"update/weight ratios {', '.join(f'{k} {float(r):.1e}' for k, r in ratios.items())}"
+    text += f" ({band.healthy()})"
     numbers: dict[str, Any] = {"update_ratios": dict(ratios), "symptom": None}
     if not values:
         return CheckResult("learning_rate", None, "no finite update/weight ratio to judge", "",
                            numbers)
     if max(values) > high:
         numbers["symptom"] = "too high"
-        return CheckResult("learning_rate", False,
-                           f"one step changes the weights by more than their size "
-                           f"(update/weight ratios {text}; healthy is about 1e-3)",
+        return CheckResult("learning_rate", False, f"each step changes the weights by a large "
+                           f"part of their size: {text}",
                            "lower the learning rate (try 10-100x smaller)", numbers)
-    if max(values) < low:
+    if min(values) < low:
         numbers["symptom"] = "too low"
-        return CheckResult("learning_rate", False,
-                           f"the weights barely move (update/weight ratios {text}; healthy "
-                           "is about 1e-3)", "raise the learning rate (try 10-100x larger)",
-                           numbers)
+        return CheckResult("learning_rate", False, f"the weights barely move: {text}",
+                           "raise the learning rate (try 10-100x larger)", numbers)
     numbers["symptom"] = "healthy"
-    return CheckResult("learning_rate", True, f"update/weight ratios {text}", "", numbers)
+    return CheckResult("learning_rate", True, text, "", numbers)
 
 
 def check_learning_rate(losses: Any, lr: float | None = None, start: float | None = None,
@@ -151,6 +164,23 @@ def check_learning_rate(losses: Any, lr: float | None = None, start: float | Non
     3. A healthy curve still fails when the update ratios are out of band
        (:func:`check_update_ratios`) or ``lr`` is at or beyond where the LR range test
        diverged.
+
+    Parameters
+    ----------
+    losses : sequence of float
+        The training loss per epoch (or step).
+    lr : float, optional
+        The learning rate the curve was trained with.
+    start : float, optional
+        The loss before training.
+    update_ratios : dict, optional
+        Weight name -> update/weight ratio during training (e.g. the median over epochs).
+    suggestion, diverged_at : float, optional
+        From the LR range test (:func:`~gradcheck_edu.diagnose.lr_range_test`).
+
+    Returns
+    -------
+    CheckResult named ``"learning_rate"``; ``numbers["symptom"]`` names what was found.
     """
     curve = loss_curve_symptoms(losses, start=start)
     ratios = check_update_ratios(update_ratios) if update_ratios else None
@@ -175,8 +205,8 @@ def check_learning_rate(losses: Any, lr: float | None = None, start: float | Non
                            "capacity)", "", numbers)
     if ratios is not None and ratios.passed is False:
         numbers["symptom"] = ratios.numbers["symptom"]
-        return CheckResult("learning_rate", False, ratios.message + context, ratios.fix,
-                           numbers)
+        return CheckResult("learning_rate", False, f"{curve.message}, but {ratios.message}"
+                           + _lr_context(lr, suggestion, None), ratios.fix, numbers)
     if lr is not None and diverged_at is not None and lr >= diverged_at:
         numbers["symptom"] = "too high"
         return CheckResult("learning_rate", False,
@@ -195,144 +225,3 @@ def _lr_context(lr: float | None, suggestion: float | None, ratios: CheckResult 
     if ratios is not None and ratios.passed is not None:
         parts.append(ratios.message)
     return f" ({'; '.join(parts)})" if parts else ""
-
-
-# Gaps between losses far below chance are not overfitting: validation 0.02 against training
-# 0.01 is a 100% gap, but both fit the data to 1-2% of the loss at chance.
-GAP_FLOOR = 0.05
-
-
-def _overfitting(train: np.ndarray, val: np.ndarray, overfit_gap: float,
-                 chance_loss: float | None = None) -> dict | None:
-    """Gap and rise of the validation curve, or None when there is too little to compare.
-
-    The gap is relative to the final training loss, or to ``GAP_FLOOR`` times the loss at
-    chance when that is larger.
-    """
-    train, val = train[np.isfinite(train)], val[np.isfinite(val)]
-    if train.size == 0 or val.size == 0:
-        return None
-    final, final_val, best_val = float(train[-1]), float(val[-1]), float(np.min(val))
-    floor = GAP_FLOOR * chance_loss if chance_loss is not None else 0.0
-    gap = (final_val - final) / max(final, floor, 1e-12)
-    rise = final_val - best_val
-    return {"final_train_loss": final, "final_val_loss": final_val, "best_val_loss": best_val,
-            "gap": gap, "val_rise": rise,
-            "overfitting": bool(gap > overfit_gap and rise > 0.1 * best_val)}
-
-
-def _overfitting_result(o: dict) -> CheckResult:
-    return CheckResult("regularization", False,
-                       f"overfitting: validation loss {o['final_val_loss']:.3g} vs training "
-                       f"{o['final_train_loss']:.3g}, and rising from its minimum "
-                       f"{o['best_val_loss']:.3g}",
-                       "get more data, add regularization (L2, dropout), or stop early at "
-                       "the validation minimum", dict(o, diagnosis="overfitting"))
-
-
-def diagnose_capacity(train_loss: Any, val_loss: Any = None, chance_loss: float | None = None,
-                      underfit_ratio: float = 0.5, overfit_gap: float = 0.5) -> CheckResult:
-    """Underfitting, overfitting or healthy, from per-epoch training (and validation) losses.
-
-    Underfitting: the final training loss is still above ``underfit_ratio`` times the loss at
-    chance (or times the first epoch's loss when ``chance_loss`` is not given): the model cannot
-    fit even the training set. Overfitting: the validation loss ends more than ``overfit_gap``
-    (relative, as in :func:`check_regularization`) above the training loss and has risen from
-    its minimum.
-
-    The result is named after the checklist item the diagnosis belongs to: underfitting (and
-    healthy) is the ``"capacity"`` item, a too-small model; overfitting is the
-    ``"regularization"`` item: the model has capacity to spare and needs more data or more
-    regularization.
-
-    Returns
-    -------
-    CheckResult; ``numbers["diagnosis"]`` is ``"underfitting"``, ``"overfitting"`` or
-    ``"healthy"`` (passed None, with the reason, when the curve is too short or not finite).
-
-    Examples
-    --------
-    >>> diagnose_capacity([1.1, 1.0, 0.95, 0.94], chance_loss=1.0986).numbers["diagnosis"]
-    'underfitting'
-    >>> r = diagnose_capacity([1.0, 0.3, 0.1, 0.02], [1.0, 0.5, 0.7, 1.2])
-    >>> r.name, r.numbers["diagnosis"]
-    ('regularization', 'overfitting')
-    """
-    train = _curve(train_loss)
-    if train.size == 0 or not np.isfinite(train[-1]):
-        return CheckResult("capacity", None, "not run: the training loss is not finite (fix "
-                           "the learning rate first)", "", {"diagnosis": None})
-    if chance_loss is None and train.size < 2:
-        return CheckResult("capacity", None, "not run: one epoch gives no reference; pass "
-                           "chance_loss or train longer", "", {"diagnosis": None})
-    reference = float(chance_loss) if chance_loss is not None else float(train[0])
-    final = float(train[-1])
-    numbers: dict[str, Any] = {"final_train_loss": final, "reference_loss": reference}
-    if final > underfit_ratio * reference:
-        numbers["diagnosis"] = "underfitting"
-        return CheckResult("capacity", False,
-                           f"underfitting: the training loss ends at {final:.3g}, still "
-                           f"{final / reference:.0%} of the loss at chance ({reference:.3g})",
-                           "use a bigger model (more units or layers), train longer, or lower "
-                           "the regularization; first make sure the model can overfit a tiny "
-                           "set", numbers)
-    o = (_overfitting(train, _curve(val_loss), overfit_gap, chance_loss)
-         if val_loss is not None else None)
-    if o is not None and o["overfitting"]:
-        return _overfitting_result(dict(numbers, **o))
-    numbers["diagnosis"] = "healthy"
-    msg = f"the training loss reaches {final:.3g} ({final / reference:.0%} of chance)"
-    if o is not None:
-        numbers.update(o)
-        msg += f", validation {o['final_val_loss']:.3g}"
-    return CheckResult("capacity", True, msg, "", numbers)
-
-
-def check_regularization(data_loss: float, reg_loss: float, max_ratio: float = 1.0,
-                         train_loss: Any = None, val_loss: Any = None,
-                         overfit_gap: float = 0.5, chance_loss: float | None = None
-                         ) -> CheckResult:
-    """Regularization: not so strong it hides the data, strong enough to prevent overfitting.
-
-    A regularization term larger than the data loss (``reg_loss > max_ratio * data_loss``)
-    dominates the gradient: the weights are pulled to zero and the data barely matters. Check
-    with ``l2 = 0`` first, then add regularization until validation stops improving. With
-    per-epoch ``train_loss`` and ``val_loss`` curves, overfitting also fails: the validation
-    loss ends more than ``overfit_gap`` (relative) above the training loss and has risen from
-    its minimum. Given ``chance_loss``, the gap is relative to at least ``GAP_FLOOR`` (5%) of
-    it, so that two losses both far below chance are not called overfitting.
-
-    Examples
-    --------
-    >>> check_regularization(1.1, 670.0).passed
-    False
-    >>> check_regularization(1.1, 0.01).passed
-    True
-    >>> check_regularization(0.02, 0.0, train_loss=[1.0, 0.3, 0.02],
-    ...                      val_loss=[1.0, 0.6, 1.2]).numbers["diagnosis"]
-    'overfitting'
-    """
-    data_loss, reg_loss = float(data_loss), float(reg_loss)
-    ratio = reg_loss / max(data_loss, 1e-12)
-    numbers: dict[str, Any] = {"data_loss": data_loss, "reg_loss": reg_loss, "ratio": ratio}
-    if ratio > max_ratio:
-        numbers["diagnosis"] = "too strong"
-        return CheckResult("regularization", False,
-                           f"the regularization loss {reg_loss:.3g} is {ratio:.3g}x the data "
-                           f"loss {data_loss:.3g}: it hides the data gradient",
-                           "lower the L2 strength (check with l2 = 0 first, then raise it until "
-                           "validation stops improving)", numbers)
-    msg = f"regularization loss {reg_loss:.3g} is {ratio:.2g}x the data loss {data_loss:.3g}"
-    o = None
-    if train_loss is not None and val_loss is not None:
-        o = _overfitting(_curve(train_loss), _curve(val_loss), overfit_gap, chance_loss)
-    if o is not None and o["overfitting"]:
-        result = _overfitting_result(dict(numbers, **o))
-        result.message = f"{msg}; {result.message}"
-        return result
-    numbers["diagnosis"] = "healthy"
-    if o is not None:
-        numbers.update(o)
-        msg += (f"; validation loss {o['final_val_loss']:.3g} vs training "
-                f"{o['final_train_loss']:.3g} (gap {o['gap']:.0%})")
-    return CheckResult("regularization", True, msg, "", numbers)

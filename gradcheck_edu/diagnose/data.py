@@ -1,15 +1,36 @@
-"""Data sanity: the first rung of the debugging hierarchy. Look at the data before the model."""
+"""Data sanity: the first rung of the debugging hierarchy. Look at the data before the model.
+
+Findings are weighed as a practitioner would. Some make every later check meaningless and
+*block* (NaN/Inf, labels out of range or of one class, a feature that leaks the label, wildly
+unscaled inputs; and in the checklist, validation rows that are also training rows). Some are
+worth fixing but training still works: they fail the data item without hiding the rest
+(duplicate rows, class imbalance). Some are *notes*, normal for the data at hand and not
+failures: constant border pixels and low-variance pixels of images on one shared scale;
+constant or low-variance tabular features (per-feature standardization is advice there).
+"""
 
 from __future__ import annotations
 
+import math
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from .bands import DUPLICATES, IMBALANCE, INPUT_SCALE, LEAK_CORRELATION
 from .result import CheckResult
 
-__all__ = ["check_data", "check_leakage", "expected_initial_loss", "label_entropy"]
+__all__ = ["check_data", "check_leakage", "image_shape_of", "summarize", "Finding"]
+
+BLOCK, FAIL, NOTE = "block", "fail", "note"
+
+
+class Finding(NamedTuple):
+    """One data finding; ``severity`` is "block", "fail" or "note"."""
+
+    problem: str
+    fix: str
+    severity: str
 
 
 def _rows_cols(mask: np.ndarray) -> tuple[list[int], list[int]]:
@@ -36,86 +57,183 @@ def _is_regression(y: np.ndarray, task: str) -> bool:
     return y.dtype.kind == "f" and not np.all(np.mod(finite, 1) == 0)
 
 
-def _feature_problems(X: np.ndarray, scale_limit: float, numbers: dict) -> list:
-    """(problem, fix, blocking) for NaN/Inf, scale, constant features and duplicate rows."""
-    problems = []
-    bad = ~np.isfinite(X)
-    rows, cols = _rows_cols(bad) if bad.any() else ([], [])
-    numbers.update(nan_rows=rows, nan_cols=cols)
-    if rows:
-        problems.append((f"{int(bad.sum())} NaN/Inf values in X, rows {_first(rows)}, columns "
-                         f"{_first(cols)}", "drop or impute the NaN/Inf entries before "
-                         "training", True))
-    Xf = np.where(bad, np.nan, X)
-    with warnings.catch_warnings():  # a column of NaN only: its std and mean are NaN
+def image_shape_of(X: np.ndarray, image_shape: Any = None) -> tuple[int, int] | None:
+    """The image shape of the rows of ``X``: ``image_shape`` when given (False: not images),
+    else a guess: a square number of features (16 or more) that are all non-negative
+    (intensities), e.g. 64 -> (8, 8); None when the rows are not images.
+
+    >>> image_shape_of(np.zeros((3, 64))), image_shape_of(np.zeros((3, 5)))
+    ((8, 8), None)
+    """
+    if image_shape is False:
+        return None
+    if image_shape is not None:
+        shape = tuple(int(s) for s in image_shape)
+        if len(shape) != 2 or shape[0] * shape[1] != X.shape[1]:
+            raise ValueError(f"image_shape {image_shape} does not hold the {X.shape[1]} "
+                             "features of a row; give (height, width) with height * width "
+                             "equal to the number of features")
+        return shape
+    side = math.isqrt(X.shape[1])
+    finite = X[np.isfinite(X)]
+    if side >= 4 and side * side == X.shape[1] and finite.size and finite.min() >= 0:
+        return (side, side)
+    return None
+
+
+def _scale_findings(X: np.ndarray, numbers: dict, images: bool) -> list:
+    """Wildly unscaled inputs (block); constant and low-variance features (notes)."""
+    out = []
+    Xf = np.where(np.isfinite(X), X, np.nan)
+    with warnings.catch_warnings():  # a column of NaN only: its statistics are NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         std = np.nanstd(Xf, axis=0) if X.shape[0] else np.zeros(X.shape[1])
         mean = np.nanmean(Xf, axis=0) if X.shape[0] else np.zeros(X.shape[1])
+        top = np.nanpercentile(np.abs(Xf), 99, axis=0) if X.shape[0] else np.zeros(X.shape[1])
     numbers.update(feature_std=std, feature_mean=mean)
+    scale = np.fmax(np.fmax(top, np.abs(mean)), std)
+    unscaled = np.flatnonzero(~np.vectorize(INPUT_SCALE.contains, otypes=[bool])(
+        np.nan_to_num(scale, nan=0.0))).tolist() if X.shape[1] else []
+    numbers["unscaled"] = unscaled
     constant = np.flatnonzero(std == 0).tolist()
     numbers["constant"] = constant
-    if constant:
-        problems.append((f"constant features {_first(constant)} carry no information",
-                         "drop constant features", False))
-    unscaled = np.flatnonzero((std > scale_limit) | (np.abs(mean) > scale_limit)
-                              | ((std > 0) & (std < 1 / scale_limit))).tolist()
-    numbers["unscaled"] = unscaled
-    if unscaled:  # (a flagged feature has a finite std and mean)
-        problems.append((f"features {_first(unscaled)} are not normalized (std up to "
-                         f"{np.max(std[unscaled]):.3g}, |mean| up to "
-                         f"{np.max(np.abs(mean[unscaled])):.3g})",
-                         "standardize each feature: (X - mean) / std, with the training set's "
-                         "mean and std", True))
-    _, first = np.unique(X, axis=0, return_index=True) if X.size else (None, np.arange(0))
-    duplicates = X.shape[0] - len(first)
-    numbers["duplicates"] = int(duplicates)
-    if duplicates > 0.1 * X.shape[0]:
-        problems.append((f"{duplicates} duplicate rows ({duplicates / X.shape[0]:.0%})",
-                         "remove duplicate rows, or check how the data was assembled", False))
-    return problems
+    low = np.flatnonzero((std > 0) & (std < 1 / INPUT_SCALE.high)).tolist()
+    numbers["low_variance"] = low
+    finite = X[np.isfinite(X)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    if unscaled and images:
+        out.append(Finding(f"the pixels span {lo:g} to {hi:g} ({INPUT_SCALE.healthy()})",
+                           f"scale the pixels to [0, 1]: divide by {hi:g}, their maximum",
+                           BLOCK))
+    elif unscaled:
+        out.append(Finding(f"features {_first(unscaled)} are not scaled (up to "
+                           f"{np.nanmax(scale[unscaled]):.3g}; {INPUT_SCALE.healthy()})",
+                           "standardize each feature: (X - mean) / std, with the training "
+                           "set's mean and std", BLOCK))
+    if constant and images:
+        out.append(Finding(f"{len(constant)} pixels are constant ({_first(constant)}: "
+                           "border pixels no digit reaches; normal for images, they get no "
+                           "useful weight and do no harm)", "", NOTE))
+    elif constant:
+        out.append(Finding(f"constant features {_first(constant)} carry no information "
+                           "(harmless to training; check that they were loaded correctly)",
+                           "", NOTE))
+    if low and not unscaled:
+        what = (f"{len(low)} pixels vary little (std below {1 / INPUT_SCALE.high:g}), on the "
+                f"shared scale {lo:g} to {hi:g} of all pixels: normal for images, no "
+                "per-pixel standardization needed") if images else (
+                f"features {_first(low)} vary little (std below {1 / INPUT_SCALE.high:g}); "
+                "standardizing each feature would give them equal weight at the start")
+        out.append(Finding(what, "", NOTE))
+    return out
 
 
-def _target_problems(y: np.ndarray, regression: bool, imbalance_limit: float,
+def _leaking_features(X: np.ndarray, y: np.ndarray, regression: bool) -> list[int]:
+    """Features from which the label can be read off alone.
+
+    Classes: sorted by the feature (ties in random order), the labels change only between
+    classes, never within one: every class occupies a range of the feature no other class
+    enters. Only judged with at least 10 samples per class (by chance, a few samples of a real
+    feature can separate). Regression: ``|correlation| >= LEAK_CORRELATION`` with the target.
+    """
+    n = X.shape[0]
+    finite_cols = np.all(np.isfinite(X), axis=0)
+    if regression:
+        t = y.reshape(n, -1).astype(np.float64)
+        if t.shape[1] != 1 or n < 10 or np.std(t) == 0:
+            return []
+        Xc, tc = X - X.mean(axis=0), t[:, 0] - t[:, 0].mean()
+        with np.errstate(all="ignore"):
+            r = (Xc.T @ tc) / (np.linalg.norm(Xc, axis=0) * np.linalg.norm(tc))
+        return np.flatnonzero(finite_cols & (np.abs(np.nan_to_num(r)) >= LEAK_CORRELATION)
+                              ).tolist()
+    labels = y.ravel()
+    classes = np.unique(labels)
+    if len(classes) < 2 or n < 10 * len(classes):
+        return []
+    perm = np.random.default_rng(0).permutation(n)
+    Xp, yp = X[perm], labels[perm]
+    order = np.argsort(Xp, axis=0, kind="stable")
+    changes = np.count_nonzero(np.diff(yp[order], axis=0), axis=0)
+    return np.flatnonzero(finite_cols & (changes <= len(classes) - 1)).tolist()
+
+
+def _target_findings(X: np.ndarray, y: np.ndarray, regression: bool, n_classes: int | None,
                      numbers: dict) -> list:
-    """(problem, fix, blocking) for NaN/Inf targets, and class balance for class labels."""
+    """NaN/Inf targets, labels out of range, one class, imbalance, and label leaks."""
     numbers["task"] = "regression" if regression else "classification"
     if y.dtype.kind in "fc":
         bad = ~np.isfinite(y)
         rows, _ = _rows_cols(bad) if bad.any() else ([], [])
         numbers["nan_target_rows"] = rows
         if rows:
-            return [(f"{int(bad.sum())} NaN/Inf values in y, rows {_first(rows)}",
-                     "drop the samples whose target is NaN/Inf, or fix how y was computed",
-                     True)]
+            return [Finding(f"{int(bad.sum())} NaN/Inf values in y, rows {_first(rows)}",
+                            "drop the samples whose target is NaN/Inf, or fix how y was "
+                            "computed", BLOCK)]
+    out = []
+    leaks = _leaking_features(X, y, regression)
+    numbers["leaking_features"] = leaks
+    if leaks:
+        out.append(Finding(f"features {_first(leaks)} give the label away on their own (a "
+                           "leak: every class has a range of them no other class enters)",
+                           f"remove features {_first(leaks)}: they are computed from the label, "
+                           "or from something not known at prediction time", BLOCK))
     if regression:
         yf = y.astype(np.float64)
         numbers.update(target_mean=float(yf.mean()), target_std=float(yf.std()))
-        return []
+        return out
     classes, counts = np.unique(y.ravel(), return_counts=True)
     numbers["class_counts"] = dict(zip(classes.tolist(), counts.tolist()))
+    outside = [c for c in classes.tolist() if c != int(c) or c < 0
+               or (n_classes is not None and c >= n_classes)]
+    numbers["labels_out_of_range"] = outside
+    if outside:
+        limit = f"0..{n_classes - 1}" if n_classes is not None else "0 and up"
+        out.append(Finding(f"labels {_first(outside)} are outside {limit} (the model's classes)",
+                           "map the labels to 0..C-1 and give the model one output per class",
+                           BLOCK))
     ratio = float(counts.max() / counts.min())
     numbers["imbalance"] = ratio
     if len(classes) < 2:
-        return [(f"only one class ({classes.tolist()}) in the labels",
-                 "check that the labels were loaded correctly", True)]
-    if ratio > imbalance_limit:
-        return [(f"classes are imbalanced {ratio:.1f}:1 ({numbers['class_counts']})",
-                 "reweight the loss, resample, or report per-class metrics", False)]
-    return []
+        out.append(Finding(f"only one class ({classes.tolist()}) in the labels",
+                           "check that the labels were loaded correctly", BLOCK))
+    elif not IMBALANCE.contains(ratio):
+        out.append(Finding(f"classes are imbalanced {ratio:.1f}:1 ({numbers['class_counts']}; "
+                           f"{IMBALANCE.healthy()})",
+                           "reweight the loss, resample, or report per-class metrics", FAIL))
+    return out
 
 
-def check_data(X: Any, y: Any = None, task: str = "auto", scale_limit: float = 10.0,
-               imbalance_limit: float = 10.0) -> CheckResult:
-    """NaN/Inf, feature scales, constant features, duplicate rows, and the targets.
+def summarize(findings: list, numbers: dict, name: str = "data") -> CheckResult | None:
+    """A failed CheckResult for the blocking and failing :class:`Finding` s (each fix once,
+    notes after), or None when there are only notes. Sets ``numbers["findings"]``,
+    ``numbers["blocking"]`` and ``numbers["notes"]``."""
+    numbers["findings"] = list(findings)
+    numbers["blocking"] = any(f[2] == BLOCK for f in findings)
+    numbers["notes"] = [f[0] for f in findings if f[2] == NOTE]
+    bad = [f for f in findings if f[2] != NOTE]
+    if not bad:
+        return None
+    fixes = list(dict.fromkeys(f[1] for f in bad if f[1]))
+    message = "; ".join(f[0] for f in bad)
+    if numbers["notes"]:
+        message += "; normal: " + "; ".join(numbers["notes"])
+    return CheckResult(name, False, message, "; ".join(fixes), numbers)
 
-    Some problems are *blocking* (``numbers["blocking"]`` is True): NaN/Inf in X or y (every
-    loss becomes NaN), features that are not normalized (the initial loss, the gradients and
-    the learning rate would all inherit the scale, so every later check would only repeat
-    it), and a single class (nothing to learn). The checklist stops at a blocking problem.
-    The others are warnings that fail this check without hiding the rest: constant features
-    (they get no useful weight, but training works), duplicate rows (some samples count
-    twice) and class imbalance (training works; accuracy misleads). A ValueError (not a
-    failed check) is raised when X is not 2-D or X and y have different numbers of rows.
+
+def check_data(X: Any, y: Any = None, task: str = "auto", n_classes: int | None = None,
+               image_shape: Any = None) -> CheckResult:
+    """NaN/Inf, the input scale, constant features, duplicate rows, the labels, label leaks.
+
+    Blocking (``numbers["blocking"]``: the checklist stops, every later check would inherit
+    it): NaN/Inf in X or y, wildly unscaled inputs (band
+    :data:`~gradcheck_edu.diagnose.bands.INPUT_SCALE`), labels outside ``0..n_classes-1``,
+    a single class, a feature that gives the label away on its own (a leak). Failing without
+    hiding the rest: duplicate rows (band ``DUPLICATES``) and class imbalance (``IMBALANCE``).
+    Notes, not failures (``numbers["notes"]``): constant features and low-variance features,
+    worded for images (border pixels, one shared scale: normal) or tabular data
+    (standardization is advice). A ValueError is raised when X is not 2-D or X and y have
+    different numbers of rows.
 
     Parameters
     ----------
@@ -124,20 +242,21 @@ def check_data(X: Any, y: Any = None, task: str = "auto", scale_limit: float = 1
         Class labels or regression targets.
     task : {"auto", "classification", "regression"}
         "auto": targets with fractional values, or several per sample, are regression
-        targets (no class statistics); integers are class labels.
-    scale_limit : float
-        A feature whose standard deviation or mean magnitude exceeds this (or whose std is
-        below ``1/scale_limit``) counts as un-normalized.
-    imbalance_limit : float
-        Largest allowed ratio between the most and the least frequent class.
+        targets; integers are class labels.
+    n_classes : int, optional
+        The model's number of classes (its outputs): labels must be in ``0..n_classes-1``.
+    image_shape : (int, int), False or None
+        The rows are images of this shape; False: they are not; None: guessed by
+        :func:`image_shape_of`.
 
     Returns
     -------
     CheckResult
         ``numbers`` holds ``nan_rows``, ``nan_cols``, ``feature_std``, ``feature_mean``,
-        ``constant``, ``unscaled``, ``duplicates``, ``blocking``, ``task``, and for targets
-        ``nan_target_rows``, ``class_counts`` and ``imbalance`` (classes) or ``target_mean``
-        and ``target_std`` (regression).
+        ``unscaled``, ``constant``, ``low_variance``, ``duplicates``, ``image_shape``,
+        ``findings``, ``blocking``, ``notes``, ``task``, ``leaking_features``, and for class labels
+        ``class_counts``, ``labels_out_of_range`` and ``imbalance`` (``target_mean`` and
+        ``target_std`` for regression).
 
     Examples
     --------
@@ -150,8 +269,24 @@ def check_data(X: Any, y: Any = None, task: str = "auto", scale_limit: float = 1
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (samples, features), got shape {X.shape}")
-    numbers: dict[str, Any] = {}
-    problems = _feature_problems(X, scale_limit, numbers)
+    shape = image_shape_of(X, image_shape)
+    numbers: dict[str, Any] = {"image_shape": shape}
+    findings = []
+    bad = ~np.isfinite(X)
+    rows, cols = _rows_cols(bad) if bad.any() else ([], [])
+    numbers.update(nan_rows=rows, nan_cols=cols)
+    if rows:
+        findings.append(Finding(f"{int(bad.sum())} NaN/Inf values in X, rows {_first(rows)}, "
+                                f"columns {_first(cols)}", "drop or impute the NaN/Inf entries "
+                                "before training", BLOCK))
+    findings += _scale_findings(X, numbers, shape is not None)
+    _, first = np.unique(X, axis=0, return_index=True) if X.size else (None, np.arange(0))
+    duplicates = X.shape[0] - len(first)
+    numbers["duplicates"] = int(duplicates)
+    if X.shape[0] and not DUPLICATES.contains(duplicates / X.shape[0]):
+        findings.append(Finding(f"{duplicates} duplicate rows ({duplicates / X.shape[0]:.0%}; "
+                                f"{DUPLICATES.healthy()})", "remove duplicate rows, or check "
+                                "how the data was assembled", FAIL))
     regression = False
     if y is not None:
         y = np.asarray(y)
@@ -161,22 +296,30 @@ def check_data(X: Any, y: Any = None, task: str = "auto", scale_limit: float = 1
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
         regression = _is_regression(y, task)
-        problems += _target_problems(y, regression, imbalance_limit, numbers)
-    numbers["blocking"] = any(blocking for _, _, blocking in problems)
-    if problems:
-        return CheckResult("data", False, "; ".join(p for p, _, _ in problems),
-                           "; ".join(f for _, f, _ in problems), numbers)
-    msg = f"{X.shape[0]} rows x {X.shape[1]} features: finite, normalized, no constant features"
+        findings += _target_findings(X, y, regression, n_classes, numbers)
+    failed = summarize(findings, numbers)
+    if failed is not None:
+        return failed
+    kind = (f"images of {shape[0]}x{shape[1]} pixels" if shape else
+            f"rows x {X.shape[1]} features")
+    msg = f"{X.shape[0]} {kind}: finite, scaled ({INPUT_SCALE.healthy()})"
     if y is not None and regression:
         msg += (f"; regression targets, mean {numbers['target_mean']:.3g}, std "
                 f"{numbers['target_std']:.3g}")
     elif y is not None:
-        msg += f"; {len(numbers['class_counts'])} classes, balance {numbers['imbalance']:.1f}:1"
+        msg += (f"; {len(numbers['class_counts'])} classes, balance "
+                f"{numbers['imbalance']:.1f}:1; no feature gives the label away")
+    if numbers["notes"]:
+        msg += "; normal: " + "; ".join(numbers["notes"])
     return CheckResult("data", True, msg, "", numbers)
 
 
 def check_leakage(X_train: Any, X_val: Any) -> CheckResult:
     """Rows that appear in both the training and the validation set (leakage).
+
+    Returns
+    -------
+    CheckResult named ``"leakage"``; ``numbers`` has ``shared_rows`` and ``val_rows``.
 
     >>> import numpy as np
     >>> Xt = np.arange(12.0).reshape(6, 2)
@@ -195,79 +338,9 @@ def check_leakage(X_train: Any, X_val: Any) -> CheckResult:
         return CheckResult("leakage", False,
                            f"{shared} of {X_val.shape[0]} validation rows are also in the "
                            "training set: validation scores will be too optimistic",
-                           "split the data before any augmentation or deduplicate across "
-                           "the split", numbers)
+                           "split the data once, before any augmentation, and keep the "
+                           "validation rows out of training (deduplicate across the split)",
+                           numbers)
     return CheckResult("leakage", True, "no validation row appears in the training set", "",
                        numbers)
 
-
-def label_entropy(y: Any, n_classes: int | None = None) -> float:
-    """Entropy (nats) of the label distribution: the lowest loss an input-blind model reaches.
-
-    >>> print(f"{label_entropy([0, 0, 1, 1]):.4f}")
-    0.6931
-    """
-    y = np.asarray(y)
-    counts = np.bincount(y.astype(np.int64).ravel(), minlength=n_classes or 0)
-    p = counts[counts > 0] / counts.sum()
-    return float(-np.sum(p * np.log(p)))
-
-
-def expected_initial_loss(y: Any, loss: str = "softmax_cross_entropy",
-                          n_classes: int | None = None) -> float:
-    """The loss of a model that predicts uniformly: where training should start.
-
-    ``-ln(1/C)`` for softmax cross-entropy over C classes (2.302 for 10); ``ln 2 = 0.693`` for
-    binary cross-entropy with a model predicting 0.5, whatever the class balance (20% zeros and
-    80% ones still give ``-0.2 ln 0.5 - 0.8 ln 0.5 = 0.693``); for MSE, the mean of ``y**2``
-    (a model that outputs 0).
-
-    These are the losses of an *uninformed* prediction. The lowest loss an input-blind model
-    can reach is lower when the targets are skewed: the label entropy (:func:`label_entropy`)
-    for classes, the variance of ``y`` (always predicting the mean) for MSE.
-
-    Parameters
-    ----------
-    y : array_like
-        Labels (class indices for softmax cross-entropy) or targets.
-    loss : {"softmax_cross_entropy", "binary_cross_entropy", "mse"}
-    n_classes : int, optional
-        Number of classes; by default ``max(y) + 1``.
-
-    Examples
-    --------
-    >>> print(f"{expected_initial_loss(list(range(10))):.3f}")
-    2.303
-    >>> print(f"{expected_initial_loss([0, 1, 1, 1, 1], loss='binary_cross_entropy'):.3f}")
-    0.693
-    """
-    y = np.asarray(y)
-    if loss == "softmax_cross_entropy":
-        C = int(n_classes if n_classes is not None else y.max() + 1)
-        if C < 2:
-            raise ValueError("softmax cross-entropy needs at least 2 classes")
-        return float(np.log(C))
-    if loss == "binary_cross_entropy":
-        return float(np.log(2.0))
-    if loss == "mse":
-        return float(np.mean(np.asarray(y, dtype=np.float64) ** 2))
-    raise ValueError(f"unknown loss {loss!r}; use 'softmax_cross_entropy', "
-                     "'binary_cross_entropy' or 'mse'")
-
-
-def input_blind_loss(y: Any, loss: str = "softmax_cross_entropy",
-                     n_classes: int | None = None) -> float:
-    """The lowest loss a model that ignores the inputs can reach on ``y``.
-
-    The label entropy for class labels (predict the class frequencies), the variance of ``y``
-    for MSE (predict the mean). A model that ends no lower than this has learned nothing
-    from the inputs.
-
-    >>> print(f"{input_blind_loss([1.0, 3.0], loss='mse'):.3f}")
-    1.000
-    """
-    if loss == "mse":
-        return float(np.mean(np.var(np.asarray(y, dtype=np.float64), axis=0)))
-    if loss not in ("softmax_cross_entropy", "binary_cross_entropy"):
-        expected_initial_loss(y, loss)  # raises the unknown-loss error
-    return label_entropy(y, n_classes)

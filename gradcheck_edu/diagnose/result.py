@@ -26,6 +26,10 @@ class CheckResult:
         What to try when it failed ("" when it passed).
     numbers : dict
         The measurements behind the message, for tests and plots.
+    ran : str
+        What the check ran when that is not simply the user's model, data and learning rate
+        (a subset, another learning rate, a larger model), and why; printed on a line of its
+        own (several: one per line). "" when it ran on what it was given.
     """
 
     name: str
@@ -33,6 +37,7 @@ class CheckResult:
     message: str
     fix: str = ""
     numbers: dict[str, Any] = field(default_factory=dict)
+    ran: str = ""
 
     @property
     def box(self) -> str:
@@ -40,6 +45,8 @@ class CheckResult:
 
     def __str__(self) -> str:
         text = f"{self.box} {self.name}: {self.message}"
+        for line in self.ran.splitlines():
+            text += f"\n      ran: {line}"
         if self.fix and not self.passed:
             text += f"\n      fix: {self.fix}"
         return text
@@ -47,5 +54,6 @@ class CheckResult:
     def _repr_html_(self) -> str:
         color = {True: "#1a7f37", False: "#c62828", None: "#777777"}[self.passed]
         fix = f"<br><i>fix:</i> {html.escape(self.fix)}" if self.fix and not self.passed else ""
+        ran = "".join(f"<br><i>ran:</i> {html.escape(line)}" for line in self.ran.splitlines())
         return (f'<p><b style="color:{color}">{html.escape(self.box)} {html.escape(self.name)}'
-                f"</b>: {html.escape(self.message)}{fix}</p>")
+                f"</b>: {html.escape(self.message)}{ran}{fix}</p>")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["train", "History"]
+__all__ = ["train", "History", "accepts_keyword"]
 
 
 @dataclass
@@ -152,9 +152,31 @@ def _positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
-def _accepts(fn: Any, name: str) -> bool:
-    """Whether the callable ``fn`` takes a keyword argument ``name`` (a duck-typed model's
-    methods may not take ``training``)."""
+def accepts_keyword(fn: Any, name: str) -> bool:
+    """Whether the callable ``fn`` takes a keyword argument ``name``.
+
+    A duck-typed model's methods may not take ``training`` (or ``return_activations``); the
+    training loop and the diagnostics pass such a keyword only when this is True.
+
+    Parameters
+    ----------
+    fn : callable
+    name : str
+        The keyword.
+
+    Returns
+    -------
+    bool
+        True when ``fn``'s signature has a parameter ``name`` or a ``**kwargs``; False when it
+        has neither or has no signature to read.
+
+    Examples
+    --------
+    >>> accepts_keyword(lambda X, training=True: X, "training")
+    True
+    >>> accepts_keyword(lambda X: X, "training"), accepts_keyword(lambda X, **kw: X, "training")
+    (False, True)
+    """
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -164,7 +186,7 @@ def _accepts(fn: Any, name: str) -> bool:
 
 def _evaluation_kwargs(method: Any) -> dict:
     """``{"training": False}`` if ``method`` takes a ``training`` keyword, else ``{}``."""
-    return {"training": False} if _accepts(method, "training") else {}
+    return {"training": False} if accepts_keyword(method, "training") else {}
 
 
 def _check_data(model: Any, X: Any, y: Any, what: str):
@@ -226,7 +248,7 @@ def train(model: Any, X: Any, y: Any, optimizer: Any, epochs: int = 10, batch_si
     n_batches = -(-n // batch_size)
     smallest = n % batch_size or min(n, batch_size)
     check = getattr(model, "check_input", None)
-    if callable(check) and _accepts(check, "training"):
+    if callable(check) and accepts_keyword(check, "training"):
         try:  # what training mode needs of a batch (batch norm: 2 samples), before any step
             check(X[:smallest], y[:smallest], training=True)
         except ValueError as err:

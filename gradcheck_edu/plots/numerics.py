@@ -1,8 +1,4 @@
-"""Figures for the lessons. matplotlib is imported here only, never by ``import gradcheck_edu``.
-
-Every function draws on ``ax`` when given (or a new figure) and returns the Figure; numbers
-shown on a plot come from the library, never typed in.
-"""
+"""Figures of the numerics: secants, error against step, the Taylor test, gradient checks."""
 
 from __future__ import annotations
 
@@ -11,47 +7,18 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .check import DEFAULT_THRESHOLDS, Verdict
-from .finite_diff import (
+from ..check import DEFAULT_THRESHOLDS, Verdict
+from ..finite_diff import (
     PrecisionWarning,
     central_difference,
     error_vs_eps,
     fit_order,
     forward_difference,
 )
+from .style import DEFAULT_EPS, METHOD_STYLE, VERDICT_COLORS, new_axes
 
-__all__ = [
-    "plot_secants",
-    "plot_error_vs_eps",
-    "plot_taylor",
-    "plot_taylor_pair",
-    "plot_gradient_check",
-    "plot_mismatch_heatmap",
-    "plot_lr_finder",
-    "plot_activation_histograms",
-    "plot_activation_comparison",
-    "plot_curve_comparison",
-    "plot_training_curves",
-    "plot_checklist",
-    "plot_runs",
-    "DEFAULT_EPS",
-]
-
-DEFAULT_EPS = np.logspace(-16, -1, 61)
-METHOD_STYLE = {"forward": ("tab:blue", "o"), "backward": ("tab:cyan", "v"),
-                "central": ("tab:orange", "s"), "richardson": ("tab:green", "D"),
-                "complex": ("tab:purple", "^")}
-VERDICT_COLORS = {Verdict.EXCELLENT: "#1a7f37", Verdict.ACCEPTABLE: "#8fbc5a",
-                  Verdict.SUSPICIOUS: "#e0a030", Verdict.WRONG: "#c62828"}
-
-
-def _axes(ax, figsize=(6.4, 4.4)):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-        return fig, ax
-    return ax.figure, ax
+__all__ = ["plot_secants", "error_table", "plot_error_vs_eps", "plot_taylor",
+           "plot_taylor_pair", "plot_gradient_check", "plot_mismatch_heatmap"]
 
 
 def plot_secants(f: Callable[[float], float], theta: float = 1.0, eps: float = 0.01,
@@ -164,7 +131,7 @@ def plot_error_vs_eps(f: Callable, theta: Any, exact: Any,
     Steps below the float's resolution at theta (``theta + eps == theta``) have no estimate and
     are left out; the x axis spans the steps that have one.
     """
-    fig, ax = _axes(ax, figsize=(10.4, 4.8))
+    fig, ax = new_axes(ax, figsize=(10.4, 4.8))
     eps_values = np.asarray(eps_values, dtype=np.float64)
     table = error_table(f, theta, exact, methods, eps_values, dtype)
     floor, top = 1e-17, 10.0
@@ -223,7 +190,7 @@ def plot_taylor(result: Any, ax=None, label: str | None = None):
     The reference lines start just below the remainder at the smallest step, where the rate is
     fitted, and span three decades of h: the remainder runs parallel to one of them.
     """
-    fig, ax = _axes(ax)
+    fig, ax = new_axes(ax)
     h, r = np.asarray(result.steps), np.asarray(result.remainders)
     ax.loglog(h, np.maximum(r, 1e-300), "o-", color=VERDICT_COLORS[result.verdict],
               label=label or f"rate {result.rate:.2f}: {result.verdict.name}")
@@ -261,7 +228,7 @@ def plot_gradient_check(report: Any, ax=None, floor: float = 1e-13):
     Every checked parameter gets a bar labelled with its relative error. Errors below
     ``floor`` (0 included) are drawn up to the floor, hatched, and labelled ``< floor``.
     """
-    fig, ax = _axes(ax)
+    fig, ax = new_axes(ax)
     rows = [r for r in report.per_parameter.values() if r.verdict is not None]
     names = [r.name for r in rows]
     errors = [float(r.relative_error) for r in rows]
@@ -297,7 +264,7 @@ def plot_gradient_check(report: Any, ax=None, floor: float = 1e-13):
 
 def plot_mismatch_heatmap(report: Any, name: str, ax=None):
     """|analytic − numerical| of one 2-D (or 1-D) parameter as a heat map."""
-    fig, ax = _axes(ax, figsize=(5.6, 4.4))
+    fig, ax = new_axes(ax, figsize=(5.6, 4.4))
     a = np.atleast_2d(np.asarray(report.analytic[name], dtype=np.float64))
     n = np.atleast_2d(np.asarray(report.numerical[name], dtype=np.float64))
     image = ax.imshow(np.abs(a - n), cmap="magma", aspect="auto")
@@ -312,231 +279,4 @@ def plot_mismatch_heatmap(report: Any, name: str, ax=None):
             axis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(f"column j of {name}")
     ax.set_ylabel(f"row i of {name}")
-    return fig
-
-
-def plot_activation_comparison(left: list, right: list,
-                               titles: tuple[str, str] = ("healthy", "unhealthy"), bins: int = 40):
-    """Two networks' activations side by side: one column per network, two rows per layer.
-
-    Parameters
-    ----------
-    left, right : list of dict
-        ``diagnose.activation_stats(model, X)`` of each network (the same layers).
-    titles : (str, str)
-        Column titles.
-
-    The upper row of a layer is the histogram of its activation values (shared bins, counts on
-    a log scale so the tail shows next to the spike at 0). The lower row shows each unit: the
-    fraction of the samples on which it is active (ReLU: output > 0), or saturated
-    (tanh, sigmoid), sorted; a ReLU unit active on no sample is dead, drawn in red.
-    """
-    import matplotlib.pyplot as plt
-
-    from .diagnose.model_checks import RELU_KINDS, saturated
-
-    if len(left) != len(right):
-        raise ValueError(f"the two networks have {len(left)} and {len(right)} activation "
-                         "layers; compare networks of the same architecture")
-    n = max(len(left), 1)
-    fig, axes = plt.subplots(2 * n, 2, figsize=(10, 5.2 * n), layout="constrained",
-                             squeeze=False, height_ratios=[3, 2] * n)
-    for k, pair in enumerate(zip(left, right)):
-        values = [np.ravel(s["values"]) for s in pair]
-        edges = np.histogram_bin_edges(np.concatenate(values), bins=bins)
-        for col, (s, v, title) in enumerate(zip(pair, values, titles)):
-            relu = s["kind"] in RELU_KINDS
-            ax, bx = axes[2 * k, col], axes[2 * k + 1, col]
-            ax.hist(v, bins=edges, color="tab:blue")
-            ax.set_yscale("log")
-            if s.get("dead") is None:
-                health = "dead/saturated not judged"
-            elif relu:
-                health = f"dead {s['dead']:.0%} of units"
-            else:
-                health = f"saturated {s['saturated']:.0%} of values"
-            ax.set_title(f"{title}\nlayer {s['layer']} {s['kind']}: {health}", fontsize=10)
-            ax.set_xlabel("activation value")
-            ax.set_ylabel("count (log scale)")
-            a = np.asarray(s["values"])
-            sat = saturated(s["kind"], a)
-            if relu:
-                per_unit = np.mean(a > 0, axis=0)
-                what = "active (> 0)"
-            elif sat is not None:
-                per_unit = np.mean(sat, axis=0)
-                what = "saturated"
-            else:  # a nonlinearity we cannot judge: no per-unit panel
-                bx.axis("off")
-                continue
-            per_unit = np.sort(per_unit)
-            bx.bar(np.arange(per_unit.size), per_unit, width=1.0, color="tab:blue")
-            n_dead = int(np.sum(per_unit == 0)) if relu else 0
-            if n_dead:  # sorted: the dead units come first
-                bx.axvspan(-0.5, n_dead - 0.5, color=VERDICT_COLORS[Verdict.WRONG], alpha=0.25)
-                bx.text(0.01, 0.95, f"shaded: {n_dead} of {per_unit.size} units active on no "
-                        "sample (dead)", transform=bx.transAxes, va="top", fontsize=8,
-                        color=VERDICT_COLORS[Verdict.WRONG])
-            bx.set_ylim(0, 1)
-            bx.set_xlim(-0.5, per_unit.size - 0.5)
-            bx.set_xlabel("unit (sorted)")
-            bx.set_ylabel(f"fraction of samples\n{what}")
-    return fig
-
-
-def plot_curve_comparison(histories: list, titles: list[str], chance_loss: float | None = None):
-    """Learning curves of several runs side by side, one panel each (``plot_training_curves``),
-    with the y axes shared so the losses compare at a glance, and the loss at chance as a
-    dotted line when ``chance_loss`` is given."""
-    import matplotlib.pyplot as plt
-
-    if len(histories) != len(titles):
-        raise ValueError(f"{len(histories)} histories but {len(titles)} titles: give one title "
-                         "per history")
-    fig, axes = plt.subplots(1, len(histories), figsize=(5.2 * len(histories), 4),
-                             layout="constrained", sharey=True, squeeze=False)
-    for ax, history, title in zip(axes[0], histories, titles):
-        plot_training_curves(history, ax=ax)
-        if chance_loss is not None:
-            ax.axhline(chance_loss, color="gray", ls=":", lw=1.5,
-                       label=f"loss at chance {chance_loss:.3g}")
-            ax.legend(fontsize=9)
-        ax.set_title(title)
-    return fig
-
-
-def plot_lr_finder(result: Any, ax=None):
-    """LR range test: smoothed loss against the learning rate, with the suggestion marked."""
-    fig, ax = _axes(ax)
-    ax.semilogx(result.lrs, result.raw_losses, color="lightgray", lw=1, label="loss per step")
-    ax.semilogx(result.lrs, result.losses, color="tab:blue", lw=2, label="smoothed")
-    ax.axvline(result.suggestion, color="tab:green", ls="--",
-               label=f"suggestion {result.suggestion:.2g}")
-    if result.diverged_at is not None:
-        ax.axvline(result.diverged_at, color="tab:red", ls=":",
-                   label=f"diverged at {result.diverged_at:.2g}")
-    top = np.nanmax(result.losses) if len(result.losses) else 1.0
-    ax.set_ylim(0, 1.2 * top)
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("training loss")
-    ax.set_title("LR range test")
-    ax.legend(fontsize=9)
-    return fig
-
-
-def plot_activation_histograms(stats: list, title: str = "", axes=None):
-    """One histogram per activation layer, with its dead/saturated fractions."""
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        fig, axes = plt.subplots(1, max(len(stats), 1), figsize=(3.6 * max(len(stats), 1), 3.2),
-                                 layout="constrained", squeeze=False)
-        axes = axes[0]
-    else:
-        fig = axes[0].figure
-    for ax, s in zip(axes, stats):
-        _activation_histogram(s, ax)
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-def _activation_histogram(s: dict, ax) -> None:
-    """One layer's activation values, titled with its dead/saturated fractions (when its
-    nonlinearity is known)."""
-    ax.hist(np.ravel(s["values"]), bins=40, color="tab:blue")
-    health = ("dead/saturated not judged" if s["dead"] is None else
-              f"dead {s['dead']:.0%}, saturated {s['saturated']:.0%}")
-    ax.set_title(f"layer {s['layer']} {s['kind']}\n{health}", fontsize=9)
-    ax.set_xlabel("activation")
-    ax.set_ylabel("count")
-
-
-def plot_training_curves(history: Any, ax=None):
-    """Training and validation loss per epoch."""
-    fig, ax = _axes(ax)
-    epochs = np.arange(1, len(history.train_loss) + 1)
-    ax.plot(epochs, history.train_loss, label="training loss", color="tab:blue")
-    if history.val_loss:
-        ax.plot(epochs[:len(history.val_loss)], history.val_loss, label="validation loss",
-                color="tab:orange")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log")
-    ax.set_title("Learning curves")
-    ax.legend()
-    return fig
-
-
-def plot_checklist(report: Any):
-    """The checklist's figures: learning curves, LR range test, activation histograms."""
-    import matplotlib.pyplot as plt
-
-    extras = report.extras
-    panels = []  # one drawing function per panel that has data
-    history, finder = extras.get("history"), extras.get("lr_finder")
-    if history is not None and len(history.train_loss):
-        panels.append(lambda ax: plot_training_curves(history, ax=ax))
-    if finder is not None and len(finder.lrs):
-        panels.append(lambda ax: plot_lr_finder(finder, ax=ax))
-    for s in extras.get("activations", []):
-        panels.append(lambda ax, s=s: _activation_histogram(s, ax))
-    if not panels:
-        fig, ax = plt.subplots(figsize=(6, 1.5), layout="constrained")
-        ax.axis("off")
-        first = next((i.name for i in report.items if i.passed is False), None)
-        ax.text(0.5, 0.5, "nothing to plot: the checklist stopped before training"
-                + (f" ({first} failed)" if first else ""), ha="center", va="center")
-        return fig
-    cols = min(len(panels), 3)
-    rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.7 * cols, 3.8 * rows),
-                             layout="constrained", squeeze=False)
-    for ax, draw in zip(axes.ravel(), panels):
-        draw(ax)
-    for ax in axes.ravel()[len(panels):]:
-        ax.axis("off")
-    return fig
-
-
-def plot_runs(runs: Any, metric: str = "val_loss", label: Any = None, ax=None):
-    """One curve per run of a :class:`~gradcheck_edu.diagnose.RunLog` file: ``metric`` per epoch.
-
-    Parameters
-    ----------
-    runs : list of dict or path-like
-        From :func:`~gradcheck_edu.diagnose.load_runs`, or the log file itself.
-    metric : str
-        A per-epoch metric the runs logged (``"train_loss"``, ``"val_loss"``, ...).
-    label : callable, optional
-        ``label(run) -> str`` for the legend; default: the run's name, else its
-        hyperparameters.
-    """
-    from .diagnose.runlog import load_runs
-
-    if not isinstance(runs, (list, tuple)):
-        runs = load_runs(runs)
-    fig, ax = _axes(ax)
-
-    def default_label(run):
-        params = ", ".join(f"{k}={v}" for k, v in run.get("hyperparams", {}).items())
-        return run.get("name") or params or "run"
-
-    label = label or default_label
-    drawn = 0
-    for run in runs:
-        values = []
-        for m in run.get("metrics", []):
-            try:
-                values.append(float(m[metric]))  # "nan" as logged by RunLog reads back as NaN
-            except (KeyError, TypeError, ValueError):
-                values.append(np.nan)
-        if np.isfinite(values).any():
-            ax.plot(np.arange(1, len(values) + 1), values, marker="o", ms=3, label=label(run))
-            drawn += 1
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric} of {drawn} run{'s' if drawn != 1 else ''}")
-    if drawn:
-        ax.legend(fontsize=8)
     return fig
