@@ -30,8 +30,10 @@ def test_non_scalar_f():
 
 
 def test_non_number_f():
-    with pytest.raises(TypeError, match="real scalar"):
+    with pytest.raises(TypeError, match="f returned None"):
         ge.numerical_gradient(lambda q: None, _params())
+    with pytest.raises(TypeError, match="real scalar"):
+        ge.numerical_gradient(lambda q: object(), _params())
 
 
 def test_f_returning_nan_names_component_and_side():

@@ -1,5 +1,6 @@
 """The demo, the figures command, the committed figures, and a light import."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,9 +70,12 @@ def test_demo_prints_the_lessons_and_writes_the_figures(tmp_path, fresh):
     assert out.returncode == 0, out.stderr
     text = out.stdout
     for needle in ("3.030100", "3.000100", "EXCELLENT", "WRONG", "Debugging checklist",
-                   "slope  1.00", "slope  2.00", "slope  4.00", "round-off side -1.00",
+                   "slope  1.00", "slope  2.00", "slope  4.00",
                    "located: the gradients of W1, b1 are wrong", "dout @ W.T"):
         assert needle in text, needle
+    # the round-off side of every subtracting stencil falls like 1/eps
+    sides = [float(v) for v in re.findall(r"round-off side\s+(-?\d\.\d\d)", text)]
+    assert len(sides) == 4 and all(abs(v + 1) < 0.15 for v in sides), sides
     folder = tmp_path / DEMO_FIGURES
     assert f"wrote {len(FIGURES)} figures to {folder.resolve()}" in text
     for path in fresh:

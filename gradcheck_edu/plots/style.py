@@ -12,8 +12,8 @@ DEFAULT_EPS = np.logspace(-16, -1, 61)
 METHOD_STYLE = {"forward": ("tab:blue", "o"), "backward": ("tab:cyan", "v"),
                 "central": ("tab:orange", "s"), "richardson": ("tab:green", "D"),
                 "complex": ("tab:purple", "^")}
-VERDICT_COLORS = {Verdict.EXCELLENT: "#1a7f37", Verdict.ACCEPTABLE: "#8fbc5a",
-                  Verdict.SUSPICIOUS: "#e0a030", Verdict.WRONG: "#c62828"}
+VERDICT_COLORS = {v: v.color for v in Verdict}  # one palette: the report's and the plots'
+
 
 
 def new_axes(ax=None, figsize=(6.4, 4.4)):
