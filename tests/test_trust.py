@@ -251,3 +251,61 @@ def test_gradient_dict_in_another_key_order_is_matched_by_key():
 def test_subpackages_reachable_from_the_package():
     assert callable(ge.nn.MLP) and callable(ge.datasets.spiral) and ge.bugs.catalog()
     assert callable(ge.diagnose.checklist) and callable(ge.plots.plot_secants)
+
+
+# -- 7, 13, 15. diagnostics on bad data say what is wrong; the checklist iterates -------------
+
+def _mk():
+    return ge.nn.MLP([2, 8, 3], seed=0)
+
+
+X7, Y7 = ge.datasets.spiral(20, 3, seed=0)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: ge.diagnose.overfit_tiny(_mk, X7, Y7[:-1]), "rows"),
+    (lambda: ge.diagnose.check_labels(_mk, X7, Y7[:-1]), "rows"),
+    (lambda: ge.diagnose.check_labels(_mk, X7[:0], Y7[:0]), "at least"),
+    (lambda: ge.diagnose.lr_range_test(_mk(), X7, Y7[:-1]), "rows"),
+    (lambda: ge.diagnose.lr_range_test(_mk(), X7[:0], Y7[:0]), "at least"),
+    (lambda: ge.diagnose.check_initial_loss(_mk(), X7[:0], Y7[:0]), "at least"),
+    (lambda: ge.diagnose.check_activations(_mk(), X7[:0]), "at least"),
+    (lambda: ge.diagnose.check_gradients(_mk(), X7[:0], Y7[:0]), "at least"),
+    (lambda: ge.diagnose.check_data(X7[:0], Y7[:0]), "at least"),
+    (lambda: ge.diagnose.check_data(X7, np.array(["a"] * len(X7))), "strings"),
+    (lambda: ge.diagnose.expected_initial_loss([]), "at least one label"),
+])
+def test_diagnostics_name_bad_data(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_regularization_on_nan_is_not_judged_healthy():
+    result = ge.diagnose.check_regularization(float("nan"), 0.1)
+    assert result.passed is None and "not finite" in result.message
+
+
+def test_runlog_refuses_what_json_cannot_hold(tmp_path):
+    loop = {}
+    loop["self"] = loop
+    with pytest.raises(ValueError, match="contains itself"):
+        ge.diagnose.RunLog(tmp_path / "runs.jsonl", hyperparams=loop)
+    with pytest.raises(ValueError, match="two keys"):
+        ge.diagnose.RunLog(tmp_path / "runs.jsonl", hyperparams={1: 0.1, "1": 0.2})
+    path = tmp_path / "runs.jsonl"
+    log = ge.diagnose.RunLog(path, hyperparams={"lr": 0.1}, name="ok")
+    log.log_epoch(val_loss=0.5)
+    log.save()
+    with open(path, "a") as fh:
+        fh.write("[1, 2]\n")
+    with pytest.warns(UserWarning, match="not a run"):
+        rows = ge.diagnose.compare_runs(path)
+    assert [r["name"] for r in rows] == ["ok"]
+
+
+def test_checklist_report_iterates_over_its_items():
+    X, y = ge.datasets.spiral(40, 3, seed=0)
+    report = ge.diagnose.checklist(lambda: ge.nn.MLP([2, 16, 3], seed=0), X, y, epochs=2)
+    items = list(report)
+    assert items and all(isinstance(i, ge.diagnose.CheckResult) for i in items)
+    assert [i.name for i in items] == [i.name for i in report.items] and len(report) == len(items)

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..nn.train import accepts_keyword
 from .bands import ACTIVATION_STD, DEAD_UNITS, SATURATED
+from .protocol import checked_data
 from .result import CheckResult
 from .saturation import RELU_KINDS, activation_kind, saturated
 
@@ -57,7 +58,7 @@ def activation_stats(model: Any, X: Any, max_samples: int = 1000) -> list[dict[s
         Keys ``layer``, ``kind``, ``mean``, ``std``, ``dead``, ``saturated`` and ``values``
         (float64, shape (samples, units)).
     """
-    X = np.asarray(X)[:max_samples]
+    X = checked_data(X, None, "activation_stats")[0][:max_samples]
     stats = []
     for layer, kind, a in _activation_entries(copy.deepcopy(model), X):
         a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)

@@ -9,6 +9,7 @@ so). Overfitting is judged from the validation curve.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -193,11 +194,19 @@ def check_regularization(data_loss: float, reg_loss: float, max_ratio: float = R
     False
     >>> check_regularization(1.1, 0.01).passed
     True
+    >>> print(check_regularization(float("nan"), 0.1).passed)
+    None
     >>> check_regularization(0.02, 0.0, train_loss=[1.0, 0.3, 0.02],
     ...                      val_loss=[1.0, 0.6, 1.2]).numbers["diagnosis"]
     'overfitting'
     """
     data_loss, reg_loss = float(data_loss), float(reg_loss)
+    if not (math.isfinite(data_loss) and math.isfinite(reg_loss)):
+        return CheckResult("regularization", None, (
+            f"not judged: the losses are not finite (data loss {data_loss}, regularization loss "
+            f"{reg_loss}); a NaN says nothing about regularization"),
+            "find where the loss becomes NaN/Inf first (the learning rate, log(0), overflow)",
+            {"data_loss": data_loss, "reg_loss": reg_loss, "diagnosis": "not judged"})
     ratio = reg_loss / max(data_loss, 1e-12)
     band = _band(REG_RATIO, max_ratio)
     numbers: dict[str, Any] = {"data_loss": data_loss, "reg_loss": reg_loss, "ratio": ratio}

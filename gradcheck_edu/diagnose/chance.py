@@ -16,6 +16,8 @@ def label_entropy(y: Any, n_classes: int | None = None) -> float:
     0.6931
     """
     y = np.asarray(y)
+    if y.size == 0:
+        raise ValueError("label_entropy needs at least one label, got none")
     counts = np.bincount(y.astype(np.int64).ravel(), minlength=n_classes or 0)
     p = counts[counts > 0] / counts.sum()
     return float(-np.sum(p * np.log(p)))
@@ -50,6 +52,8 @@ def expected_initial_loss(y: Any, loss: str = "softmax_cross_entropy",
     0.693
     """
     y = np.asarray(y)
+    if y.size == 0:
+        raise ValueError("expected_initial_loss needs at least one label, got none")
     if loss == "softmax_cross_entropy":
         C = int(n_classes if n_classes is not None else y.max() + 1)
         if C < 2:

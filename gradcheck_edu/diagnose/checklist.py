@@ -55,7 +55,14 @@ class ChecklistReport:
         for item in self.items:
             if item.name == name:
                 return item
-        raise KeyError(name)
+        raise KeyError(f"no checklist item {name!r}; the items are {[i.name for i in self]}")
+
+    def __iter__(self):
+        """The items, in checklist order: ``for item in report``."""
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
 
     @property
     def failed(self) -> list[str]:

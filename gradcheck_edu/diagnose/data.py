@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .bands import DUPLICATES, IMBALANCE, INPUT_SCALE, LEAK_CORRELATION
+from .protocol import checked_data
 from .result import CheckResult
 
 __all__ = ["check_data", "check_leakage", "image_shape_of", "summarize", "Finding"]
@@ -266,7 +267,8 @@ def check_data(X: Any, y: Any = None, task: str = "auto", n_classes: int | None 
     >>> r.passed, r.numbers["nan_rows"], r.numbers["nan_cols"], r.numbers["blocking"]
     (False, [4], [1], True)
     """
-    X = np.asarray(X, dtype=np.float64)
+    X, y = checked_data(X, y, "check_data")
+    X = X.astype(np.float64, copy=False)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (samples, features), got shape {X.shape}")
     shape = image_shape_of(X, image_shape)

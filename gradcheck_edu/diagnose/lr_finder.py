@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .protocol import default_optimizer
+from .protocol import checked_data, default_optimizer
 
 __all__ = ["LRFinderResult", "lr_range_test"]
 
@@ -52,7 +52,7 @@ def lr_range_test(model: Any, X: Any, y: Any, optimizer: Any = None, lr_min: flo
     minimum for the suggestion is looked for after the first ``1 / smoothing`` steps, when the
     average spans enough batches not to be one lucky batch.
     """
-    X, y = np.asarray(X), np.asarray(y)
+    X, y = checked_data(X, y, "lr_range_test")
     model = copy.deepcopy(model)
     opt = copy.deepcopy(optimizer) if optimizer is not None else default_optimizer()
     rng = np.random.default_rng(seed)

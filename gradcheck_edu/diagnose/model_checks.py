@@ -15,7 +15,14 @@ import numpy as np
 from ..check import check_model
 from .bands import GRAD_NORM, INITIAL_LOSS, MSE_OUTPUT_POWER, Band
 from .chance import expected_initial_loss, label_entropy
-from .protocol import data_loss, default_optimizer, loss_name, n_outputs, random_subset
+from .protocol import (
+    checked_data,
+    data_loss,
+    default_optimizer,
+    loss_name,
+    n_outputs,
+    random_subset,
+)
 from .result import CheckResult
 
 __all__ = ["check_initial_loss", "check_gradients"]
@@ -46,7 +53,7 @@ def check_initial_loss(model: Any, X: Any, y: Any, max_ratio: float = INITIAL_LO
     CheckResult named ``"initial_loss"``; ``numbers`` has ``initial_loss``, ``chance_loss``
     (and ``output_power`` for MSE, ``label_entropy`` for softmax cross-entropy).
     """
-    y = np.asarray(y)
+    X, y = checked_data(X, y, "check_initial_loss")
     name = loss_name(model)
     chance = expected_initial_loss(y, name, n_classes=n_outputs(model)
                                    if name == "softmax_cross_entropy" else None)
@@ -141,7 +148,7 @@ def check_gradients(model: Any, X: Any, y: Any, n_samples: int = 16,
     CheckResult named ``"gradients"``; ``numbers`` has ``relative_error``, ``verdict``,
     ``grad_norms``, ``update_ratios`` and the full ``report``.
     """
-    X, y = np.asarray(X), np.asarray(y)
+    X, y = checked_data(X, y, "check_gradients")
     rng = np.random.default_rng(seed)
     idx = random_subset(len(y), n_samples, rng)
     trial, why = _deterministic_copy(model, X[idx], y[idx], seed)

@@ -28,8 +28,8 @@ import numpy as np
 
 from ..nn.train import accepts_keyword
 
-__all__ = ["fit", "loss_name", "n_outputs", "default_optimizer", "loss_parts", "data_loss",
-           "random_subset", "with_lr", "larger_variant", "WIDER"]
+__all__ = ["checked_data", "fit", "loss_name", "n_outputs", "default_optimizer", "loss_parts",
+           "data_loss", "random_subset", "with_lr", "larger_variant", "WIDER"]
 
 # A larger variant of an MLP has this many times the hidden units, and at least MIN_WIDTH
 # (a model far too small is compared with one of a usual size). Twice is enough to show a
@@ -153,3 +153,31 @@ def fit(model: Any, X: np.ndarray, y: np.ndarray, optimizer: Any, steps: int,
         with np.errstate(all="ignore"):
             optimizer.step(model.params, grads)
     return losses
+
+
+def checked_data(X: Any, y: Any = None, what: str = "this check", min_rows: int = 1
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """``X`` (and ``y``) as arrays, or a ValueError that names what is wrong and how to fix it.
+
+    Every diagnostic starts here, so that empty data, ``X`` and ``y`` of different lengths and
+    string labels give one clear message instead of a NumPy error from deep inside (or, worse,
+    a NaN that a later comparison takes for healthy).
+    """
+    X = np.asarray(X)
+    if X.ndim == 0:
+        raise ValueError(f"{what} needs X as an array of samples (rows), got a scalar")
+    if X.shape[0] < min_rows:
+        raise ValueError(f"{what} needs at least {min_rows} sample(s), but X has {X.shape[0]} "
+                         "rows")
+    if y is None:
+        return X, None
+    y = np.asarray(y)
+    if y.ndim == 0 or y.shape[0] != X.shape[0]:
+        n = "a scalar" if y.ndim == 0 else f"{y.shape[0]} rows"
+        raise ValueError(f"{what}: X has {X.shape[0]} rows but y has {n}; they must have one "
+                         "label per sample (were they shuffled or sliced separately?)")
+    if y.dtype.kind in "USO":
+        raise ValueError(f"{what}: the labels are {y.dtype.kind == 'O' and 'objects' or 'strings'}"
+                         f" (e.g. {y.reshape(-1)[0]!r}); map them to integers 0..C-1, e.g. "
+                         "classes, y = np.unique(y, return_inverse=True)")
+    return X, y

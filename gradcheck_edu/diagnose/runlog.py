@@ -28,15 +28,33 @@ except ImportError:  # Windows: O_APPEND alone
 __all__ = ["RunLog", "load_runs", "compare_runs"]
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, where: str = "the record", _path: tuple = ()) -> Any:
+    """``value`` as JSON-ready data, or a ValueError that says which entry cannot be.
+
+    A container that contains itself would recurse forever, and a dict whose keys differ only
+    in type (``1`` and ``"1"``) would silently lose one entry, since JSON keys are strings:
+    both are refused, naming the entry.
+    """
+    if isinstance(value, (dict, list, tuple)):
+        if any(value is seen for seen in _path):
+            raise ValueError(f"{where} contains itself (a dict or list that refers to itself); "
+                             "log plain values")
+        _path = _path + (value,)
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            key = str(k)
+            if key in out:
+                raise ValueError(f"{where} has two keys that both become {key!r} in JSON "
+                                 f"({[kk for kk in value if str(kk) == key]}); rename one")
+            out[key] = _jsonable(v, f"{where}[{k!r}]", _path)
+        return out
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, f"{where}[{j}]", _path) for j, v in enumerate(value)]
     if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
+        return _jsonable(value.tolist(), where, _path)
     if isinstance(value, np.generic):
-        return _jsonable(value.item())
+        return _jsonable(value.item(), where, _path)
     if isinstance(value, float) and not np.isfinite(value):
         return str(value)  # JSON has no NaN/Inf
     if isinstance(value, (str, int, float, bool)) or value is None:
@@ -119,7 +137,8 @@ class RunLog:
         self.record: dict[str, Any] = {
             "name": name,
             "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "hyperparams": dict(hyperparams or {}),
+            # checked now, not when the run ends: a bad entry is named before training
+            "hyperparams": _jsonable(dict(hyperparams or {}), "hyperparams"),
             "seed": seed,
             "versions": _versions(),
             "git_commit": _git_commit(repo),
@@ -165,10 +184,16 @@ def load_runs(path: str | os.PathLike) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            runs.append(json.loads(line))
+            run = json.loads(line)
         except json.JSONDecodeError as err:
             warnings.warn(f"{path}:{number} is not a complete JSON line (a run cut off by a "
                           f"crash?); skipped it: {err}", UserWarning, stacklevel=2)
+            continue
+        if not isinstance(run, dict):
+            warnings.warn(f"{path}:{number} is JSON but not a run (a {type(run).__name__}, "
+                          "not an object); skipped it", UserWarning, stacklevel=2)
+            continue
+        runs.append(run)
     return runs
 
 
@@ -208,6 +233,9 @@ def compare_runs(runs: Any, metric: str = "val_loss") -> list[dict[str, Any]]:
     """
     if isinstance(runs, (str, os.PathLike)):
         runs = load_runs(runs)
+    bad = [type(r).__name__ for r in runs if not isinstance(r, dict)]
+    if bad:
+        raise TypeError(f"compare_runs takes runs as dicts (from load_runs), got a {bad[0]}")
     rows = []
     for run in runs:
         final, best = _final_and_best(run, metric)

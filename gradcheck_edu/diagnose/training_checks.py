@@ -9,7 +9,15 @@ from typing import Any, Callable
 import numpy as np
 
 from .bands import OVERFIT_LOSS, Band
-from .protocol import data_loss, default_optimizer, fit, loss_name, n_outputs, random_subset
+from .protocol import (
+    checked_data,
+    data_loss,
+    default_optimizer,
+    fit,
+    loss_name,
+    n_outputs,
+    random_subset,
+)
 from .result import CheckResult
 
 __all__ = ["overfit_tiny", "check_labels"]
@@ -64,7 +72,7 @@ def overfit_tiny(make_model: Callable[[], Any], X: Any, y: Any,
     CheckResult named ``"overfit"``; ``numbers`` has ``tiny_set_final_loss``,
     ``single_batch_final_loss`` and the first-step losses ``*_initial_loss``.
     """
-    X, y = np.asarray(X), np.asarray(y)
+    X, y = checked_data(X, y, "overfit_tiny")
     make_optimizer = make_optimizer or default_optimizer
     rng = np.random.default_rng(seed)
     results = {}
@@ -173,7 +181,7 @@ def check_labels(make_model: Callable[[], Any], X: Any, y: Any,
     -------
     CheckResult named ``"labels"``: True, False (misaligned) or None (cannot tell).
     """
-    X, y = np.asarray(X), np.asarray(y)
+    X, y = checked_data(X, y, "check_labels", min_rows=4)
     make_optimizer = make_optimizer or default_optimizer
     rng = np.random.default_rng(seed)
     idx = rng.permutation(random_subset(len(y), n_samples, rng))
