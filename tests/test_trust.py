@@ -309,3 +309,9 @@ def test_checklist_report_iterates_over_its_items():
     items = list(report)
     assert items and all(isinstance(i, ge.diagnose.CheckResult) for i in items)
     assert [i.name for i in items] == [i.name for i in report.items] and len(report) == len(items)
+
+
+def test_train_without_an_optimizer_says_so():
+    X, y = ge.datasets.spiral(10, 2, seed=0)
+    with pytest.raises(TypeError, match="optimizer with step"):
+        ge.nn.train(ge.nn.MLP([2, 4, 2]), X, y, None)

@@ -233,6 +233,14 @@ def train(model: Any, X: Any, y: Any, optimizer: Any, epochs: int = 10, batch_si
     Training also stops if the loss becomes NaN or Inf (the step is not taken); see
     ``History.stopped_reason``.
     """
+    for attr in ("params", "loss_and_grads"):
+        if not hasattr(model, attr):
+            raise TypeError(f"train needs a model with .params and .loss_and_grads(X, y); "
+                            f"this {type(model).__name__} has no .{attr}")
+    if not callable(getattr(optimizer, "step", None)):
+        raise TypeError(f"train needs an optimizer with step(params, grads), got "
+                        f"{type(optimizer).__name__}: e.g. train(model, X, y, SGD(lr=0.1)). "
+                        "The order is train(model, X, y, optimizer)")
     epochs = _positive_int("epochs", epochs)
     batch_size = _positive_int("batch_size", batch_size)
     if (X_val is None) != (y_val is None):
