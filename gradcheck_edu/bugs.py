@@ -89,6 +89,11 @@ class Bug:
     corrupts : tuple of str
         The parameters whose gradients the bug makes wrong, in the model
         ``make_model(bug)`` builds; ``corrupted_params(model)`` gives them for any model.
+    expected_pattern : str
+        The kind of pattern (:func:`gradcheck_edu.patterns.read_pattern`) the bug leaves in the
+        corrupted parameters: every one of them large enough to read reads this kind, or
+        ``"unknown"`` (a bug whose wrong ``dx`` is mixed by the layers below it leaves no simple
+        pattern there). Measured by tests/test_patterns.py over seeds and model shapes.
     """
 
     name: str
@@ -96,6 +101,7 @@ class Bug:
     requires: dict = field(default_factory=Requirements)
     where: Callable[[Any], tuple] = field(default=lambda model: tuple(model.params),
                                           repr=False, compare=False)
+    expected_pattern: str = "unknown"
 
     def corrupted_params(self, model: Any) -> tuple:
         """The names of the parameters of ``model`` whose gradients this bug makes wrong."""
@@ -258,7 +264,7 @@ _SOFTMAX = _equal("loss", "softmax_cross_entropy")
 
 _BUGS = [
     (Bug("missing_1_over_m", "dL/dout = p - onehot(y), not (p - onehot(y)) / m: every gradient "
-         "is m times too large"), _missing_1_over_m),
+         "is m times too large", expected_pattern="scale"), _missing_1_over_m),
     (Bug("bias_grad_wrong_axis", "db = dout.sum() over every axis instead of dout.sum(axis=0): "
          "each bias gets the total", Requirements(),
          lambda m: (_name_of(m, _linears(m)[0].params["b"]),)),
@@ -269,7 +275,7 @@ _BUGS = [
     (Bug("softmax_no_onehot", "softmax gradient p / m without subtracting the one-hot labels",
          _SOFTMAX), _softmax_no_onehot),
     (Bug("l2_missing_in_gradient", "the loss has l2/2 ||W||^2 but the gradient lacks l2 * W",
-         _positive("l2", 0.5), _all_weights), _l2_missing_in_gradient),
+         _positive("l2", 0.5), _all_weights, "regularization"), _l2_missing_in_gradient),
     (Bug("dropout_mask_not_in_backward", "dropout backward returns dout instead of dout * mask",
          _positive("dropout", 0.5), _upstream_of(lambda m: _first(m, "Dropout"))),
      _dropout_mask_not_in_backward),
@@ -280,7 +286,7 @@ _BUGS = [
                                        _has_square_layer)),
          _upstream_of(_square_linear)), _wrong_transpose),
     (Bug("sign_error", "dW = -x.T @ dout in the output layer", Requirements(),
-         lambda m: (_name_of(m, _linears(m)[-1].params["W"]),)), _sign_error),
+         lambda m: (_name_of(m, _linears(m)[-1].params["W"]),), "sign"), _sign_error),
     (Bug("tanh_derivative_not_squared", "tanh backward uses 1 - tanh(x) instead of "
          "1 - tanh(x)^2", _equal("activation", "tanh"),
          _upstream_of(lambda m: _first(m, "Tanh"))), _tanh_derivative_not_squared),
@@ -289,7 +295,7 @@ _BUGS = [
      _relu_mask_from_gradient),
     (Bug("batchnorm_stats_as_constants", "batch-norm backward ignores that the batch mean and "
          "variance depend on x", _equal("batchnorm", True),
-         _upstream_of(lambda m: _first(m, "BatchNorm1d"))), _batchnorm_stats_as_constants),
+         _upstream_of(lambda m: _first(m, "BatchNorm1d")), "zero"), _batchnorm_stats_as_constants),
 ]
 _PATCHES = {bug.name: patch for bug, patch in _BUGS}
 
