@@ -10,6 +10,7 @@ import numpy as np
 
 from .arguments import analytic_flat, check_arguments
 from .estimate import Estimate
+from .patterns import pattern_for, read_checked_pattern
 from .report import ComponentTable, GradientCheckReport, ParameterRow
 from .roundoff import find_kinks, noise_bound, roundoff_fraction, truncation_allowance
 from .verdicts import DEFAULT_THRESHOLDS, judge, no_better_than_worst_parameter
@@ -83,14 +84,16 @@ def gradient_check(f: Callable[[Any], float], grad: Any, theta: Any, eps: float 
 
 
 def build_report(est: Estimate, a_flat: np.ndarray, eps: float | None,
-                 thresholds: tuple) -> GradientCheckReport:
-    """Compare an estimate with the analytic gradient: rows, per-parameter verdicts, kinks.
+                 thresholds: tuple, sizes: dict | None = None) -> GradientCheckReport:
+    """Compare an estimate with the analytic gradient: rows, per-parameter verdicts, kinks, and
+    the pattern of each failing parameter's mismatch.
 
     Each parameter is judged by :func:`~gradcheck_edu.verdicts.judge` against what the finite
     difference can err by: the round-off bound of each component, and, for a parameter that
     would not pass, the truncation error measured where it could explain the mismatch
     (:func:`~gradcheck_edu.roundoff.truncation_allowance`). The overall verdict is never better
-    than the worst parameter's.
+    than the worst parameter's. ``sizes`` names the sizes a factor can be named by (see
+    :func:`~gradcheck_edu.patterns.read_pattern`).
     """
     indices = est.indices
     a_sel = a_flat if indices is None else a_flat[indices]
@@ -130,9 +133,13 @@ def build_report(est: Estimate, a_flat: np.ndarray, eps: float | None,
                          f"(up to {extra.max():.1e})")
                 j = judge(a[ok], n[ok], noise[mine][ok], roundoff, thresholds, scale=scale,
                           limit=limit)
+        pattern = pattern_for(j.verdict, read_checked_pattern,
+                              a_flat[leaf.offset: leaf.offset + leaf.size], est.grad[mine],
+                              noise[mine], est.flat[mine], kk, leaf.shape,
+                              est.target.arrays[k], sizes)
         per_parameter[leaf.name] = ParameterRow(leaf.name, leaf.shape, int(kk.size),
                                                 j.relative_error, j.verdict, max_abs, n_kinks,
-                                                j.note, j.decided_by)
+                                                j.note, j.decided_by, pattern)
     j = judge(a_sel[smooth], est.grad[smooth], noise[smooth], roundoff, thresholds,
               scale=scale, limit=limit)
     v, note = no_better_than_worst_parameter(j.verdict, j.note, per_parameter)

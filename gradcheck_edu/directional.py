@@ -9,6 +9,7 @@ import numpy as np
 
 from .arguments import analytic_flat, check_arguments
 from .evaluate import base_value, checked_value
+from .patterns import pattern_for, read_pattern
 from .report import ComponentTable, GradientCheckReport, ParameterRow
 from .roundoff import CENTRAL_ROUNDOFF
 from .steps import STENCILS, StepTooSmallError, check_eps
@@ -95,10 +96,12 @@ def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
     scale = float(np.linalg.norm(np.concatenate(all_a)) + np.linalg.norm(np.concatenate(all_n)))
     for leaf, d_a, d_n, noise in zip(spec.leaves, all_a, all_n, all_noise):
         j = judge(d_a, d_n, noise, CENTRAL_ROUNDOFF, thresholds, scale=scale, limit=limit)
+        pattern = pattern_for(j.verdict, read_pattern, d_a, d_n, noise=noise,
+                              directional=True)
         per_parameter[leaf.name] = ParameterRow(leaf.name, leaf.shape, n_directions,
                                                 j.relative_error, j.verdict,
                                                 float(np.max(np.abs(d_a - d_n))), 0, j.note,
-                                                j.decided_by)
+                                                j.decided_by, pattern)
     all_a, all_n = np.concatenate(all_a), np.concatenate(all_n)
     all_noise = np.concatenate(all_noise)
     j = judge(all_a, all_n, all_noise, CENTRAL_ROUNDOFF, thresholds, scale=scale, limit=limit)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .arguments import analytic_flat
-from .compare import build_report, gradient_check, sample_indices
+from .compare import build_report, sample_indices
 from .estimate import Estimate
 from .report import GradientCheckReport
 from .structured import structured_estimate
@@ -53,6 +53,12 @@ def _restore(obj: Any, saved: dict) -> None:
         elif isinstance(value, list) and copy is not None:
             for item, item_saved in copy:
                 _restore(item, item_saved)
+
+
+def _batch_size(x: Any) -> dict:
+    """``{"the batch size": N}`` for a batch of N rows, the size a factor is first named by."""
+    shape = np.shape(x)
+    return {"the batch size": int(shape[0])} if len(shape) >= 1 and shape[0] > 1 else {}
 
 
 def check_layer(layer: Any, x: Any, eps: float = 1e-6, method: str = "central",
@@ -120,8 +126,9 @@ def check_layer(layer: Any, x: Any, eps: float = 1e-6, method: str = "central",
         def f(th: dict) -> float:
             return float(np.sum(layer.forward(th["x"]) * dout))
 
-        return gradient_check(f, analytic, theta, eps=eps, method=method,
-                              thresholds=thresholds)
+        est = Estimate(f, theta, eps, method)
+        return build_report(est, analytic_flat(analytic, theta), eps, thresholds,
+                            sizes=_batch_size(x))
     finally:
         _restore(layer, saved)
 
@@ -196,7 +203,12 @@ def check_model(model: Any, X: Any, y: Any, eps: float | None = 1e-6, method: st
                                  "fast='auto' to fall back to the generic path")
         if est is None:
             est = Estimate(f, model.params, eps, method, indices)
-        report = build_report(est, a_flat, eps, thresholds)
+        sizes = _batch_size(X)
+        widths = getattr(model, "layer_sizes", None)
+        if isinstance(widths, (list, tuple)) and all(isinstance(w, int) for w in widths):
+            sizes.update({f"the width of layer {i}": w for i, w in enumerate(widths)
+                          if w not in sizes.values()})
+        report = build_report(est, a_flat, eps, thresholds, sizes)
         if why_not:  # say why the structure-aware path was not used: it points at the bug
             report.note = f"{why_not}; checked with the generic path" + (
                 f"; {report.note}" if report.note else "")

@@ -51,7 +51,7 @@ class Fit:
     factor: float | None
     support: int
     predicted: np.ndarray
-    where: np.ndarray | None = None  # boolean mask of the components it names
+    where: np.ndarray | None = None  # boolean mask of the components it names (zero, subset)
     detail: str = ""
 
 
@@ -85,8 +85,7 @@ def fit_zero(a, n, err, checked) -> Fit | None:
                 predicted = np.where(bad, 0.0, predicted)
             else:
                 predicted = np.where(bad, a, predicted)
-            rest = checked & ~bad & nonzero(a, n, err)
-            return Fit("zero", None, count, predicted, bad if rest.any() else None, detail)
+            return Fit("zero", None, count, predicted, bad, detail)
     return None
 
 

@@ -23,7 +23,7 @@ The explanations themselves are in :mod:`gradcheck_edu.pattern_fits`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -41,8 +41,10 @@ from .pattern_fits import (
     fit_zero,
     nonzero,
 )
+from .verdicts import Verdict
 
-__all__ = ["KINDS", "MIN_SUPPORT", "Pattern", "Where", "read_pattern"]
+__all__ = ["KINDS", "MIN_SUPPORT", "Pattern", "Where", "read_pattern", "read_checked_pattern",
+           "pattern_for"]
 
 KINDS = ("scale", "sign", "transpose", "zero", "regularization", "subset", "unknown")
 
@@ -105,6 +107,8 @@ class Pattern:
         :func:`~gradcheck_edu.pattern_plot.plot_pattern`.
     detail : str
         For transpose the pairing (``"transposed"``, ...); for zero which side is zero.
+    involved : ndarray of bool, same shape as the parameter, or None
+        For zero and subset: the components that hold the mismatch (drawn in red).
     """
 
     kind: str
@@ -114,6 +118,7 @@ class Pattern:
     text: str
     predicted: np.ndarray | None = field(default=None, repr=False, compare=False)
     detail: str = ""
+    involved: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
         return self.text
@@ -190,12 +195,14 @@ def read_pattern(analytic: Any, numerical: Any, *, noise: Any, shape: tuple | No
     for attempt in fits:
         fit = attempt()
         if fit is not None:
-            where = None if fit.where is None else _where(
-                fit.where.reshape(shape), (checked & nonzero(a, n, err)).reshape(shape))
+            info = checked & nonzero(a, n, err)
+            partial = fit.where is not None and bool(np.any(info & ~fit.where))
+            where = _where(fit.where.reshape(shape), info.reshape(shape)) if partial else None
             n_named = 0 if fit.where is None else int(fit.where.sum())
             text = _sentence(fit, where, n_named, scope, count, informative)
+            involved = None if fit.where is None else fit.where.reshape(shape)
             return Pattern(fit.kind, fit.factor, where, fit.support, text,
-                           fit.predicted.reshape(shape), fit.detail)
+                           fit.predicted.reshape(shape), fit.detail, involved)
     if directional:
         text = (f"from {scope} only a constant factor, a sign or zeros can be read, and none "
                 f"fits: run gradient_check(..., n_samples=...) to read transposes, L2 terms or "
@@ -312,3 +319,48 @@ def _sentence(fit, where: Where | None, n_named: int, scope: str, count: int,
             f"components; the other {fit.support} agree: = where += was meant (repeated "
             f"indices), a mask from the wrong array, or one unit or sample mishandled?")
 
+
+
+def read_checked_pattern(analytic: np.ndarray, numerical: np.ndarray, noise: np.ndarray,
+                         flat: np.ndarray, kinks: np.ndarray, shape: tuple, param: Any = None,
+                         sizes: Mapping[str, int] | None = None) -> Pattern | None:
+    """:func:`read_pattern` for a report builder: one parameter's checked components.
+
+    Parameters
+    ----------
+    analytic : ndarray, ``size`` of the parameter
+        Its whole analytic gradient, flat.
+    numerical, noise, kinks : ndarray, (n_checked,)
+        The estimate, its round-off bound and its kinks, at the flat positions ``flat`` (kinks
+        are left out: their mismatch is explained).
+    shape, param, sizes
+        As for :func:`read_pattern` (``param`` may be the complex copy of a complex-step check:
+        its real part is used).
+    """
+    size = int(np.prod(shape)) if shape else 1
+    n_full = np.full(size, np.nan)
+    z_full = np.full(size, np.nan)
+    n_full[flat] = np.where(kinks, np.nan, numerical)
+    z_full[flat] = noise
+    values = None if param is None else np.real(np.asarray(param)).reshape(-1)
+    return read_pattern(analytic, n_full, noise=z_full, shape=shape, param=values, sizes=sizes)
+
+
+def pattern_for(verdict: Verdict | None, read: Callable[..., Pattern | None], *args: Any,
+                **kwargs: Any) -> Pattern | None:
+    """The pattern a report row gets: None when it passed or was not checked; for a verdict
+    that cannot tell, a plain ``"unknown"`` that says why; else ``read(*args, **kwargs)``
+    (:func:`read_pattern` or :func:`read_checked_pattern`), and ``"unknown"`` if no component
+    on its own is off by more than the estimate's error."""
+    if verdict is None or verdict.passed:
+        return None
+    if verdict == Verdict.CANNOT_TELL:
+        return Pattern("unknown", None, None, 0, "the difference is within what the finite "
+                       "differences can err by here: no pattern can be read from it (see the "
+                       "note)")
+    found = read(*args, **kwargs)
+    if found is None:
+        return Pattern("unknown", None, None, 0, "no component differs by more than twice "
+                       "the finite differences' error on its own, only all of them together: no "
+                       "pattern can be read")
+    return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,12 @@ class ComponentRow:
 
 @dataclass(frozen=True)
 class ParameterRow:
-    """The check of one parameter (for a directional check: its random directions)."""
+    """The check of one parameter (for a directional check: its random directions).
+
+    ``pattern`` is None when the parameter passed (or was not sampled); else the
+    :class:`~gradcheck_edu.patterns.Pattern` of its mismatch: ``.kind``, ``.factor``,
+    ``.where``, ``.support`` and a sentence, ``str(row.pattern)``.
+    """
 
     name: str
     shape: tuple[int, ...]
@@ -39,6 +45,7 @@ class ParameterRow:
     n_kinks: int = 0
     note: str = ""
     decided_by: str = "relative error"
+    pattern: Any = None  # patterns.Pattern of the mismatch; None when the parameter passed
 
     @property
     def passed(self) -> bool:
@@ -220,8 +227,20 @@ class GradientCheckReport:
             return "worst components of the parameters that did not pass:"
         return "worst components (largest |analytic - numerical|):"
 
+    def _pattern_lines(self) -> list[str]:
+        """The pattern sentence of each parameter ("" for one that passed), in table order."""
+        return ["" if p.pattern is None else f"pattern: {p.pattern}"
+                for p in self.per_parameter.values()]
+
     def __str__(self) -> str:
-        parts = [self._header(), "", _text_table(self._param_table()), "",
+        table = _text_table(self._param_table()).split("\n")
+        lines = table[:1]
+        for row, pattern in zip(table[1:], self._pattern_lines()):
+            lines.append(row)
+            if pattern:
+                lines += textwrap.wrap(pattern, 96, initial_indent="    ",
+                                       subsequent_indent="      ")
+        parts = [self._header(), "", "\n".join(lines), "",
                  self._worst_title(), _text_table(self._worst_table())]
         return "\n".join(parts)
 
@@ -234,7 +253,7 @@ class GradientCheckReport:
         head = html.escape(self._header()).replace("\n", "<br>")
         head = head.replace(self.verdict.name,
                             f'<b style="color:{color}">{self.verdict.name}</b>', 1)
-        return (f"<div><p>{head}</p>{_html_table(self._param_table())}"
+        return (f"<div><p>{head}</p>{_html_table(self._param_table(), self._pattern_lines())}"
                 f"<p>{html.escape(self._worst_title())}</p>"
                 f"{_html_table(self._worst_table())}</div>")
 
@@ -245,9 +264,12 @@ def _text_table(rows: list[list[str]]) -> str:
                      for r in rows)
 
 
-def _html_table(rows: list[list[str]]) -> str:
+def _html_table(rows: list[list[str]], notes: list[str] | None = None) -> str:
+    """An HTML table; ``notes[i]``, when not empty, is a line under body row i."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
-                   for r in rows[1:])
+    notes = notes or [""] * (len(rows) - 1)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" + (
+        f'<tr><td></td><td colspan="{len(r) - 1}"><i>{html.escape(note)}</i></td></tr>'
+        if note else "") for r, note in zip(rows[1:], notes))
     return f"<table><tr>{head}</tr>{body}</table>"
 

@@ -3,11 +3,14 @@ deeplearning.ai assignment's planted bugs, and correct models that must never ge
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import gradcheck_edu as ge
 from gradcheck_edu import bugs
 from gradcheck_edu.estimate import Estimate
 from gradcheck_edu.nn import MLP
@@ -74,35 +77,75 @@ def test_every_bug_has_an_expected_kind():
 
 
 SHAPES = ([3, 6, 4], [4, 5, 5, 3], [2, 7, 7, 5])
+SEEDS = (0, 1, 2)
+_ZOO: dict = {}
+
+
+def zoo_reports(bug):
+    """(seed, sizes, model, check_model report of the buggy copy) over SEEDS x SHAPES, batch 8:
+    the patterns come from the report builder itself (check_model's structure-aware path)."""
+    if bug.name not in _ZOO:
+        out = []
+        for seed in SEEDS:
+            for sizes in SHAPES:
+                model = bugs.make_model(bug, seed, layer_sizes=sizes)
+                try:
+                    buggy = bugs.inject(model, bug.name)
+                except ValueError:  # e.g. wrong_transpose needs a square layer
+                    continue
+                X, y = data(model, seed)
+                out.append((seed, sizes, model, ge.check_model(buggy, X, y)))
+        _ZOO[bug.name] = out
+    return _ZOO[bug.name]
+
+
+def kind_found(pattern):
+    if pattern.kind == "unknown" and pattern.support < MIN_SUPPORT:
+        return "too few"
+    return pattern.kind
 
 
 @pytest.mark.parametrize("bug", bugs.catalog(), ids=lambda b: b.name)
 def test_zoo_reads_its_expected_kind(bug):
     seen = []
-    for seed in (0, 1, 2):
-        for sizes in SHAPES:
-            model = bugs.make_model(bug, seed, layer_sizes=sizes)
-            try:
-                buggy = bugs.inject(model, bug.name)
-            except ValueError:  # e.g. wrong_transpose needs a square layer
+    for seed, sizes, model, report in zoo_reports(bug):
+        corrupted = bug.corrupted_params(model)
+        for name, row in report.per_parameter.items():
+            pattern = row.pattern
+            if name not in corrupted:
+                assert row.passed if hasattr(row, "passed") else row.verdict.passed
+                assert pattern is None, (bug.name, name, pattern)
                 continue
-            X, y = data(model, seed)
-            found = read_model(buggy, X, y)
-            corrupted = bug.corrupted_params(model)
-            for name, pattern in found.items():
-                if name not in corrupted:
-                    assert pattern is None, (bug.name, name, pattern)
-                    continue
-                assert pattern is not None, (bug.name, name)
-                readable = pattern.support >= MIN_SUPPORT
-                if bug.expected_pattern in ("scale", "sign", "regularization") or not readable:
-                    # a whole-gradient bug reads the same in every parameter large enough
-                    want = bug.expected_pattern if readable else "unknown"
-                    assert pattern.kind == want, (bug.name, seed, sizes, name, str(pattern))
-                else:
-                    assert pattern.kind in (bug.expected_pattern, "unknown"), (bug.name, name)
-                seen.append(pattern.kind)
-    assert seen and bug.expected_pattern in seen, (bug.name, seen)
+            assert pattern is not None, (bug.name, name)
+            found = kind_found(pattern)
+            if bug.expected_pattern in ("scale", "sign", "regularization"):
+                # a whole-gradient bug reads the same in every parameter large enough
+                assert found in (bug.expected_pattern, "too few"), (bug.name, seed, sizes,
+                                                                    name, str(pattern))
+            else:
+                assert found in (bug.expected_pattern, "unknown", "too few"), (bug.name, name)
+            seen.append(found)
+    assert bug.expected_pattern in seen, (bug.name, seen)
+
+
+def zoo_table() -> str:
+    """The README's table: bug -> the kinds read in its corrupted parameters (measured)."""
+    lines = [f"| bug | expected | kinds read in its corrupted parameters ({len(SEEDS)} seeds x "
+             f"{len(SHAPES)} shapes, batch 8) |", "|---|---|---|"]
+    for bug in bugs.catalog():
+        counts: dict = {}
+        for _, _, model, report in zoo_reports(bug):
+            for name in bug.corrupted_params(model):
+                kind = kind_found(report.per_parameter[name].pattern)
+                counts[kind] = counts.get(kind, 0) + 1
+        found = ", ".join(f"{k} x{v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+        lines.append(f"| `{bug.name}` | {bug.expected_pattern} | {found} |")
+    return "\n".join(lines)
+
+
+def test_readme_table_is_the_measured_one():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert zoo_table() in readme, "regenerate it: python tests/test_patterns.py"
 
 
 def test_zoo_factors_name_what_the_bug_is():
@@ -351,3 +394,113 @@ def test_deeplearning_ai_planted_bugs_read_as_scale_2_and_4():
     assert (found["b1"].kind, found["b1"].factor) == ("scale", 4.0)
     assert {k for k, p in found.items() if p is not None} == {"W2", "b1"}
     assert "(4 of them nonzero)" in str(found["W2"])  # ReLU leaves 11 of 15 at 0
+
+
+# -- wired in: the reports of every check --------------------------------------------------
+def test_report_prints_the_pattern_under_each_failing_parameter():
+    model = bugs.make_model("sign_error", 0)
+    X, y = data(model, 0)
+    report = ge.check_model(bugs.inject(model, "sign_error"), X, y)
+    rows = report.per_parameter
+    assert rows["W2"].pattern.kind == "sign"
+    assert all(rows[k].pattern is None for k in rows if k != "W2")
+    text = str(report).splitlines()
+    at = next(i for i, line in enumerate(text) if line.split()[:1] == ["W2"])
+    assert text[at + 1].strip().startswith("pattern: analytic = -1 x numerical in all 24")
+    assert sum("pattern:" in line for line in text) == 1
+    assert "<i>pattern: analytic = -1 x numerical in all 24 components" in report._repr_html_()
+    # the generic path reads the same pattern as the structure-aware one
+    slow = ge.check_model(bugs.inject(model, "sign_error"), X, y, fast=False)
+    assert str(slow.per_parameter["W2"].pattern) == str(rows["W2"].pattern)
+
+
+def test_check_layer_rows_x_and_each_parameter():
+    x = np.random.default_rng(0).standard_normal((8, 5))
+    report = ge.check_layer(BuggyLinear(5, 4, "sign"), x)
+    assert report.per_parameter["x"].pattern.kind == "sign"
+    assert report.per_parameter["W"].pattern is None and report.per_parameter["b"].pattern is None
+    report = ge.check_layer(BuggyLinear(5, 4, "dW /= N"), x)
+    p = report.per_parameter["W"].pattern
+    assert (p.kind, p.factor) == ("scale", 1 / 8) and "8 is the batch size" in str(p)
+    p = ge.check_layer(BuggyLinear(5, 4, "dx never written"), x).per_parameter["x"].pattern
+    assert p.kind == "zero"
+
+
+def test_sampled_and_directional_reports():
+    model = bugs.make_model("missing_1_over_m", 0, layer_sizes=[4, 8, 3])
+    X, y = data(model, 0, n=6)
+    buggy = bugs.inject(model, "missing_1_over_m")
+    report = ge.check_model(buggy, X, y, n_samples=20, seed=0)
+    sampled = [r.pattern for r in report.per_parameter.values() if r.pattern is not None]
+    assert sampled and all(p.kind in ("scale", "unknown") for p in sampled)
+    assert any(p.factor == 6.0 and "sampled components" in str(p) for p in sampled)
+
+    def f(t):
+        return float(np.sum(np.sin(t["w"])) + 0.5 * np.sum(t["v"] ** 2))
+
+    theta = {"w": np.linspace(-1, 1, 12), "v": np.linspace(0.5, 2, 9)}
+    wrong = {"w": 3 * np.cos(theta["w"]), "v": theta["v"] + 0.1}
+    report = ge.directional_check(f, wrong, theta, n_directions=6, seed=0)
+    p = report.per_parameter["w"].pattern
+    assert (p.kind, p.factor, p.support) == ("scale", 3.0, 6) and "6 directions" in str(p)
+    p = report.per_parameter["v"].pattern
+    assert p.kind == "unknown" and "only a constant factor, a sign or zeros" in str(p)
+    few = ge.directional_check(f, wrong, theta, n_directions=3, seed=0).per_parameter["w"]
+    assert few.pattern.kind == "unknown" and "too few" in str(few.pattern)
+
+
+def test_plot_pattern_draws_each_kind():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gradcheck_edu.pattern_plot import plot_pattern
+
+    x = np.random.default_rng(0).standard_normal((8, 5))
+    cases = [("dW /= N", 4, "W"), ("missing .T", 5, "W"), ("one unit", 4, "W"),
+             ("dx never written", 4, "x")]
+    for bug, n_out, name in cases:
+        report = ge.check_layer(BuggyLinear(5, n_out, bug), x)
+        pattern = report.per_parameter[name].pattern
+        fig = plot_pattern(report, name)
+        ax = fig.axes[0]
+        labels = ax.get_legend_handles_labels()[1]
+        assert any(label.startswith("pattern:") for label in labels), (bug, labels)
+        assert pattern.kind in ax.get_title(loc="left")
+        if pattern.kind == "scale":
+            red = [ln for ln in ax.lines if ln.get_label().startswith("pattern")][0]
+            xs, ys = red.get_data()
+            assert np.allclose(ys, pattern.factor * xs)
+        plt.close(fig)
+    fig, ax = plt.subplots()
+    assert plot_pattern(report, "b", ax=ax) is fig  # a parameter that passed: no pattern
+    assert "no pattern" in ax.get_title(loc="left")
+    with pytest.raises(ValueError, match="no parameter 'nope'"):
+        plot_pattern(report, "nope")
+    plt.close("all")
+
+
+def test_batch_of_one_softmax_bug_names_the_label_column():
+    """As the README says: with one sample, the forgotten one-hot is a wrong column, y's."""
+    for seed in range(4):
+        model = bugs.make_model("softmax_no_onehot", seed)
+        X = np.random.default_rng(seed).standard_normal((1, 3))
+        y = np.array([seed % 4])
+        p = ge.check_model(bugs.inject(model, "softmax_no_onehot"), X, y).per_parameter["W2"]
+        assert (p.pattern.kind, p.pattern.where.axis, tuple(p.pattern.where)) == (
+            "subset", "columns", (int(y[0]),))
+
+
+def test_readme_example_prints_what_the_code_prints():
+    model = MLP([3, 6, 4], activation="tanh", seed=0)
+    X, y = np.random.default_rng(0).standard_normal((8, 3)), np.arange(8) % 4
+    report = ge.check_model(bugs.inject(model, "missing_1_over_m"), X, y)
+    p = report.per_parameter["W1"].pattern
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    pad = " " * 29
+    assert f"p.kind, p.factor, p.support{pad}# {(p.kind, p.factor, p.support)}" in readme
+    assert f"print(p)  # {p}\n" in readme
+
+
+if __name__ == "__main__":  # print the README's table
+    print(zoo_table())
