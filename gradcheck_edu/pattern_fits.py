@@ -18,7 +18,8 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["MIN_SUPPORT", "TOLERANCE", "RTOL", "Fit", "error_bound", "agrees", "nonzero",
+__all__ = ["MIN_SUPPORT", "RESOLUTION", "PRECISION", "TOLERANCE", "RTOL", "Fit", "error_bound",
+           "agrees", "nonzero",
            "fit_zero", "fit_scale", "fit_regularization", "fit_transpose", "fit_subset",
            "nice_number", "orderings"]
 
@@ -30,6 +31,18 @@ __all__ = ["MIN_SUPPORT", "TOLERANCE", "RTOL", "Fit", "error_bound", "agrees", "
 # components". Four is also what the smallest classic case has: the deeplearning.ai assignment's
 # planted bugs leave four nonzero components in each of W2 and b1.
 MIN_SUPPORT = 4
+
+# A pattern is read only where the mismatch (norm over the checked components) is at least
+# RESOLUTION times the error bound (TOLERANCE * err, same norm): a fit then leaves at most 1/20
+# of the mismatch unexplained. A coarser estimate (float32 at a tiny step, say) is "consistent"
+# with several explanations at once, and naming one would be a guess.
+RESOLUTION = 20.0
+
+# A fitted number (k, c) is reported only when the components pin it to PRECISION (relative,
+# one standard error of the weighted least-squares fit): then "1/8" or "the batch size" is a
+# reading, not a round-off of a blur. "numerical is 0 where analytic is not" likewise needs the
+# numerical values below PRECISION of the analytic ones (and the reverse).
+PRECISION = 0.01
 
 # A component agrees when it is within TOLERANCE error bounds: the bound is of the round-off of
 # the central difference (ten roundings of the loss) plus RTOL of the value for its truncation
@@ -77,9 +90,11 @@ def fit_zero(a, n, err, checked) -> Fit | None:
     if count < MIN_SUPPORT:
         return None
     small = TOLERANCE * err
-    for detail, zero_side in (("analytic", np.abs(a) <= small), ("numerical",
-                                                                np.abs(n) <= small)):
-        if np.all(zero_side[bad]):
+    norm_a, norm_n = float(np.linalg.norm(a[bad])), float(np.linalg.norm(n[bad]))
+    for detail, zero_side, resolved in (
+            ("analytic", np.abs(a) <= small, norm_a <= PRECISION * norm_n),
+            ("numerical", np.abs(n) <= small, norm_n <= PRECISION * norm_a)):
+        if resolved and np.all(zero_side[bad]):
             predicted = np.where(checked, n, np.nan)
             if detail == "analytic":
                 predicted = np.where(bad, 0.0, predicted)
@@ -89,22 +104,23 @@ def fit_zero(a, n, err, checked) -> Fit | None:
     return None
 
 
-def nice_number(value: float, fits, sizes: dict[str, int]) -> tuple[float, str]:
-    """The simplest number near ``value`` for which ``fits(number)`` holds, and its name.
+def nice_number(value: float, spread: float, fits, sizes: dict[str, int]) -> tuple[float, str]:
+    """The simplest number within ``spread`` of ``value`` for which ``fits(number)`` holds, and
+    the name of the size it is (or "").
 
-    Tries, in order: a size it can name (N, 1/N, -N, -1/N), small fractions p/q with q <= 64,
-    and ``value`` rounded to 3 significant digits; ``(value, "")`` if none holds.
+    Tries, in order: a size it can name (N, 1/N, -N, -1/N), fractions p/q with q <= 8, and
+    ``value`` rounded to 3 significant digits; ``(value, "")`` if none holds.
     """
     candidates = []
     for name, size in sizes.items():
         for c in (size, 1 / size, -size, -1 / size):
             candidates.append((float(c), name))
-    frac = Fraction(value).limit_denominator(64)
+    frac = Fraction(value).limit_denominator(8)
     if frac != 0:
         candidates.append((float(frac), ""))
     candidates.append((float(f"{value:.3g}"), ""))
     for c, name in candidates:
-        if c != 0 and abs(c - value) <= 0.01 * abs(value) and fits(c):
+        if c != 0 and abs(c - value) <= spread and fits(c):
             return c, name
     return value, ""
 
@@ -116,7 +132,8 @@ def fit_scale(a, n, err, checked, sizes) -> Fit | None:
     if count < MIN_SUPPORT:
         return None
     w = 1.0 / err[info] ** 2
-    k = float(np.sum(w * a[info] * n[info]) / np.sum(w * n[info] ** 2))
+    pinned = float(np.sum(w * n[info] ** 2))  # 1 / (k's relative standard error)**2
+    k = float(np.sum(w * a[info] * n[info]) / pinned)
     if not np.isfinite(k) or k == 0.0:
         return None
 
@@ -126,7 +143,12 @@ def fit_scale(a, n, err, checked, sizes) -> Fit | None:
 
     if not fits(k):
         return None
-    k, name = nice_number(k, fits, sizes)
+    if pinned < PRECISION ** -2:  # it fits, but so would factors a few percent away
+        return Fit("unknown", None, count, np.where(checked, k * n, np.nan), None,
+                   f"analytic is about {k:.2g} x numerical, but the finite differences pin the "
+                   f"factor only to {pinned ** -0.5:.0%} here: too coarse to name it (a larger "
+                   f"step, or float64, pins it)")
+    k, name = nice_number(k, 3 * abs(k) * pinned ** -0.5, fits, sizes)  # within 3 std. errors
     if k == 1.0:
         return None
     kind = "sign" if k == -1.0 else "scale"
@@ -147,13 +169,16 @@ def fit_regularization(a, n, err, checked, param) -> Fit | None:
     if not np.isfinite(c) or c == 0.0:
         return None
     testing = sel & (np.abs(c * p) > TOLERANCE * err)  # where the term is visible at all
+    pinned = float(np.sum((c * p[sel] / err[sel]) ** 2))  # 1 / (c's relative std. error)**2
+    if pinned < PRECISION ** -2:
+        return None  # c is not pinned to 1%
 
     def fits(value: float) -> bool:
         return bool(np.all(agrees(a[sel], n[sel] + value * p[sel], err[sel])))
 
     if int(testing.sum()) < MIN_SUPPORT or not fits(c):
         return None
-    c, _ = nice_number(c, fits, {})
+    c, _ = nice_number(c, 3 * abs(c) * pinned ** -0.5, fits, {})
     return Fit("regularization", c, int(testing.sum()), np.where(checked, n + c * p, np.nan))
 
 

@@ -32,6 +32,8 @@ import numpy as np
 
 from .pattern_fits import (
     MIN_SUPPORT,
+    RESOLUTION,
+    TOLERANCE,
     agrees,
     error_bound,
     fit_regularization,
@@ -153,8 +155,9 @@ def read_pattern(analytic: Any, numerical: Any, *, noise: Any, shape: tuple | No
     Pattern or None
         None when the two agree in every checked component (nothing to explain); else the
         first kind that holds, in the order zero, scale/sign, regularization, transpose,
-        subset, or ``"unknown"``: no kind fits, or fewer than :data:`MIN_SUPPORT` nonzero
-        components could test one.
+        subset, or ``"unknown"``: no kind fits, fewer than ``MIN_SUPPORT`` (4) nonzero
+        components could test one, or the mismatch is less than ``RESOLUTION`` (20) times the
+        estimate's error (too coarse an estimate fits several explanations).
     """
     a = np.array(analytic, dtype=np.float64)
     shape = a.shape if shape is None else tuple(int(s) for s in shape)
@@ -187,6 +190,12 @@ def read_pattern(analytic: Any, numerical: Any, *, noise: Any, shape: tuple | No
         return Pattern("unknown", None, None, informative,
                        f"only {informative} of {scope} differ from 0 in either gradient: too few "
                        f"to read a pattern (at least {MIN_SUPPORT} needed)")
+    ratio = float(np.linalg.norm((a - n)[checked]) / np.linalg.norm(TOLERANCE * err[checked]))
+    if ratio < RESOLUTION:
+        return Pattern("unknown", None, None, informative,
+                       f"the mismatch in {scope} is only {ratio:.1f} times what the finite "
+                       f"differences can err by here: too coarse to read a pattern (at least "
+                       f"{RESOLUTION:g} needed; a larger step, or float64, resolves more)")
     fits = [lambda: fit_zero(a, n, err, checked), lambda: fit_scale(a, n, err, checked, named)]
     if not directional:
         fits += [lambda: fit_regularization(a, n, err, checked, None if p is None else p.ravel()),
@@ -269,8 +278,9 @@ def _where(mask: np.ndarray, info: np.ndarray) -> Where:
 
 
 def _number(x: float) -> str:
-    frac = Fraction(x).limit_denominator(64)
-    if float(frac) == x:
+    """A factor as a student writes it: 8, 1/8, -1, 3/2; else 3 significant digits."""
+    frac = Fraction(x).limit_denominator(1024)
+    if float(frac) == x and (frac.denominator <= 16 or frac.numerator in (1, -1)):
         return str(frac)
     return f"{x:.3g}"
 
@@ -278,6 +288,8 @@ def _number(x: float) -> str:
 def _sentence(fit, where: Where | None, n_named: int, scope: str, count: int,
               informative: int) -> str:
     nonzero_note = f" ({fit.support} of them nonzero)" if fit.support < count else ""
+    if fit.kind == "unknown":  # a fit that holds but cannot be named: its own sentence
+        return f"in {scope}{nonzero_note}, {fit.detail}"
     if fit.kind == "sign":
         return (f"analytic = -1 x numerical in {scope}{nonzero_note}: a sign error (x - y where "
                 f"y - x was meant, or a step up the gradient)?")
@@ -293,7 +305,7 @@ def _sentence(fit, where: Where | None, n_named: int, scope: str, count: int,
             text += ": a missing or extra scaling (a 1/N, a learning rate, a temperature)?"
         return text + (" The sign is flipped too." if k < 0 else "")
     if fit.kind == "regularization":
-        c = _number(fit.factor)
+        c = f"{fit.factor:.3g}"  # as lambda is written: 0.01, 0.5
         why = ("an L2 term missing from the gradient (c = -lambda)?" if fit.factor < 0 else
                "an L2 term added twice, or added to the gradient but not to the loss "
                "(c = +lambda)?")
@@ -348,16 +360,13 @@ def read_checked_pattern(analytic: np.ndarray, numerical: np.ndarray, noise: np.
 
 def pattern_for(verdict: Verdict | None, read: Callable[..., Pattern | None], *args: Any,
                 **kwargs: Any) -> Pattern | None:
-    """The pattern a report row gets: None when it passed or was not checked; for a verdict
-    that cannot tell, a plain ``"unknown"`` that says why; else ``read(*args, **kwargs)``
-    (:func:`read_pattern` or :func:`read_checked_pattern`), and ``"unknown"`` if no component
-    on its own is off by more than the estimate's error."""
-    if verdict is None or verdict.passed:
+    """The pattern a report row gets: None when it passed, was not checked, or the check
+    cannot tell (CANNOT_TELL: the difference is within what the finite differences can err by,
+    so there is no mismatch to read, and the row's note says why); else
+    ``read(*args, **kwargs)`` (:func:`read_pattern` or :func:`read_checked_pattern`), and
+    ``"unknown"`` if no component on its own is off by more than the estimate's error."""
+    if verdict is None or verdict <= Verdict.CANNOT_TELL:
         return None
-    if verdict == Verdict.CANNOT_TELL:
-        return Pattern("unknown", None, None, 0, "the difference is within what the finite "
-                       "differences can err by here: no pattern can be read from it (see the "
-                       "note)")
     found = read(*args, **kwargs)
     if found is None:
         return Pattern("unknown", None, None, 0, "no component differs by more than twice "

@@ -31,7 +31,8 @@ class ComponentRow:
 class ParameterRow:
     """The check of one parameter (for a directional check: its random directions).
 
-    ``pattern`` is None when the parameter passed (or was not sampled); else the
+    ``pattern`` is None when the parameter passed (or was not sampled, or the check cannot
+    tell); else the
     :class:`~gradcheck_edu.patterns.Pattern` of its mismatch: ``.kind``, ``.factor``,
     ``.where``, ``.support`` and a sentence, ``str(row.pattern)``.
     """
