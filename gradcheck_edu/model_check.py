@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .arguments import analytic_flat
+from .arguments import analytic_flat, check_arguments
 from .compare import build_report, sample_indices
 from .estimate import Estimate
 from .report import GradientCheckReport
@@ -126,6 +126,7 @@ def check_layer(layer: Any, x: Any, eps: float = 1e-6, method: str = "central",
         def f(th: dict) -> float:
             return float(np.sum(layer.forward(th["x"]) * dout))
 
+        check_arguments(f, analytic, theta, call="check_layer")  # as gradient_check does
         est = Estimate(f, theta, eps, method)
         return build_report(est, analytic_flat(analytic, theta), eps, thresholds,
                             sizes=_batch_size(x))
