@@ -175,6 +175,18 @@ def test_correct_model_never_gets_a_pattern(sizes, seed, activation, n):
     assert all(p is None for p in read_model(model, X, y).values())
 
 
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(1, 6), min_size=2, max_size=4), st.integers(0, 2**16),
+       st.sampled_from(["tanh", "relu", "sigmoid"]), st.integers(1, 9), st.booleans())
+def test_correct_model_reports_have_no_pattern(sizes, seed, activation, n, fast):
+    """Through the report builder itself (check_model, either path): no row has a pattern."""
+    sizes = [max(s, 2) if i == len(sizes) - 1 else s for i, s in enumerate(sizes)]
+    model = MLP(sizes, activation=activation, seed=seed)
+    X, y = data(model, seed, n)
+    report = ge.check_model(model, X, y, fast="auto" if fast else False)
+    assert all(row.pattern is None for row in report.per_parameter.values()), str(report)
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.integers(1, 6), st.integers(1, 6), st.integers(1, 7), st.integers(0, 2**16))
 def test_correct_layers_never_get_a_pattern(n_in, n_out, batch, seed):
@@ -184,6 +196,8 @@ def test_correct_layers_never_get_a_pattern(n_in, n_out, batch, seed):
         if layer.params:
             layer.params["b"][...] = rng.standard_normal(n_out)
         assert all(p is None for p in read_layer(layer, x, seed).values())
+        report = ge.check_layer(layer, x, seed=seed)  # the wired path: x and each parameter
+        assert all(row.pattern is None for row in report.per_parameter.values())
 
 
 # -- hand-written buggy layers --------------------------------------------------------------
@@ -297,6 +311,20 @@ def test_unknown_and_too_few():
     assert read_pattern(2 * n[0, :4], n[0, :4], noise=1e-9).kind == "scale"
     p = read_pattern(np.where(n > 0, np.nan, n), n, noise=1e-9)
     assert p.kind == "unknown" and "NaN or Inf" in str(p)
+
+
+def test_factors_are_named_by_the_sizes_given():
+    n = np.random.default_rng(5).standard_normal((6, 3))
+    sizes = {"the batch size": 8, "the width of layer 1": 6}
+    p = read_pattern(n * 6, n, noise=1e-9, sizes=sizes)
+    assert p.factor == 6.0 and "6 is the width of layer 1" in str(p)
+    p = read_pattern(n * 6, n, noise=1e-9)  # no sizes: a factor, not a name
+    assert p.factor == 6.0 and " is the " not in str(p)
+    p = read_pattern(-n / 2, n, noise=1e-9)
+    assert p.factor == -0.5 and str(p).startswith("analytic = -1/2 x numerical")
+    assert "sign is flipped" in str(p)
+    p = read_pattern(np.array([6.0]), np.array([2.0]), noise=1e-9)
+    assert p.kind == "unknown" and str(p).startswith("a single component: too few")
 
 
 def test_a_scale_that_fits_only_to_1e_4_is_not_a_scale():
