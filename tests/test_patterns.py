@@ -448,6 +448,11 @@ def test_deeplearning_ai_planted_bugs_read_as_scale_2_and_4():
     assert (found["b1"].kind, found["b1"].factor) == ("scale", 4.0)
     assert {k for k, p in found.items() if p is not None} == {"W2", "b1"}
     assert "(4 of them nonzero)" in str(found["W2"])  # ReLU leaves 11 of 15 at 0
+    report = ge.gradient_check(lambda p: _dlai_forward(X, Y, p)[0], grads, params)
+    assert f"{report.relative_error:.6f}" == "0.285093"  # the assignment's 0.2850931567761623
+    wired = {k: row.pattern for k, row in report.per_parameter.items()}
+    assert {k: (p.kind, p.factor) for k, p in wired.items() if p is not None} == {
+        "W2": ("scale", 2.0), "b1": ("scale", 4.0)}
 
 
 # -- wired in: the reports of every check --------------------------------------------------
