@@ -228,6 +228,8 @@ class BuggyLinear(Linear):
             dx = np.zeros_like(x)
         elif self.bug == "db = 2 *":
             db = 2 * db
+        elif self.bug == "rows never written":  # a buffer filled from row 2 on
+            dW[:2] = 0.0
         elif self.bug == "one unit":  # the last output unit's weights get no x
             dW[:, -1] = dout[:, -1].sum()
         self.grads["W"], self.grads["b"] = dW, db
@@ -259,6 +261,10 @@ def test_hand_written_layer_bugs(seed):
     assert str(p).startswith("analytic is 0 in all 40 components where numerical is not")
     p = read("db = 2 *")["b"]
     assert (p.kind, p.factor) == ("scale", 2.0) and "square" in str(p)
+    p = read("rows never written")["W"]
+    assert (p.kind, p.detail, p.where.axis, tuple(p.where)) == ("zero", "analytic", "rows", (0, 1))
+    assert str(p).startswith("analytic is 0 in rows 0 and 1 (8 components) where numerical is "
+                             "not, and the other components agree")
     p = read("one unit")["W"]
     assert (p.kind, tuple(p.where), p.where.axis) == ("subset", (3,), "columns")
     assert p.support == 15 and "column 3" in str(p)
