@@ -519,7 +519,7 @@ def test_plot_pattern_draws_each_kind():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gradcheck_edu.pattern_plot import plot_pattern
+    from gradcheck_edu.plots import plot_pattern
 
     x = np.random.default_rng(0).standard_normal((8, 5))
     cases = [("dW /= N", 4, "W"), ("missing .T", 5, "W"), ("one unit", 4, "W"),

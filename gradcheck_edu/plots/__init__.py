@@ -3,7 +3,7 @@
 Every function draws on ``ax`` when given (or a new figure) and returns the Figure; numbers
 shown on a plot come from the library, never typed in. ``numerics`` draws the finite
 differences and gradient checks, ``training`` the training diagnostics and data samples,
-``style`` holds the shared colours.
+``pattern`` draws the pattern of a mismatch, ``style`` holds the shared colours.
 """
 
 from .numerics import (
@@ -15,6 +15,7 @@ from .numerics import (
     plot_taylor,
     plot_taylor_pair,
 )
+from .pattern import plot_pattern
 from .style import DEFAULT_EPS, METHOD_STYLE, VERDICT_COLORS
 from .training import (
     plot_activation_comparison,
@@ -35,6 +36,7 @@ __all__ = [
     "plot_taylor_pair",
     "plot_gradient_check",
     "plot_mismatch_heatmap",
+    "plot_pattern",
     "plot_lr_finder",
     "plot_activation_histograms",
     "plot_activation_comparison",

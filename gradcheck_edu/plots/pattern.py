@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .theta import flatten
+from ..theta import flatten
 
 __all__ = ["plot_pattern"]
 
