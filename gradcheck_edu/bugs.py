@@ -24,7 +24,7 @@ import numpy as np
 from .nn.layers import Linear
 from .nn.losses import LOSSES
 
-__all__ = ["Bug", "Need", "Requirements", "catalog", "inject", "make_model"]
+__all__ = ["Bug", "Need", "Requirements", "catalog", "find", "inject", "make_model"]
 
 
 @dataclass(frozen=True)
@@ -317,7 +317,7 @@ def make_model(bug: Bug | str, seed: int = 0, **overrides: Any):
     """
     from .nn.model import MLP
 
-    bug = _find(bug)
+    bug = find(bug)
     kwargs: dict[str, Any] = {"layer_sizes": [3, 6, 4], "activation": "tanh", "seed": seed}
     kwargs.update({keyword: need.example for keyword, need in bug.requires.items()})
     kwargs.update(overrides)
@@ -325,7 +325,17 @@ def make_model(bug: Bug | str, seed: int = 0, **overrides: Any):
     return MLP(sizes, **kwargs)
 
 
-def _find(bug: Bug | str) -> Bug:
+def find(bug: Bug | str) -> Bug:
+    """The :class:`Bug` of the zoo named ``bug`` (a ``Bug`` is returned as it is).
+
+    >>> print(find("wrong_transpose").name)
+    wrong_transpose
+
+    Raises
+    ------
+    ValueError
+        No bug has that name; the message points to :func:`catalog`.
+    """
     name = bug.name if isinstance(bug, Bug) else bug
     for item in catalog():
         if item.name == name:
@@ -350,7 +360,7 @@ def inject(model: Any, name: str, strict: bool = True):
     ValueError
         Unknown bug, or a model without what the bug needs (see ``Bug.requires``).
     """
-    bug = _find(name)
+    bug = find(name)
     unmet = bug.unmet(model) if strict else []
     if unmet:
         example = ", ".join(f"{k}={need.example!r}" for k, need in bug.requires.items())

@@ -1,13 +1,13 @@
 """``gradcheck-edu demo [--figures DIR | --no-figures]`` and ``gradcheck-edu figures [--out DIR]``.
 
-The examples shared by the demo, the figures and the notebooks live here, so that a figure in
-``figures/`` is the one its notebook draws: same function, same arguments, same seeds.
+The examples shared by the demo, the figures and the notebooks live in
+:mod:`gradcheck_edu.examples`, so that a figure in ``figures/`` is the one its notebook draws: same
+function, same arguments, same seeds.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 import time
 from pathlib import Path
@@ -15,31 +15,21 @@ from typing import Callable
 
 import numpy as np
 
+from .examples import (
+    DEAD_RELU_TITLES,
+    FLOAT32_METHODS,
+    bug_exercise,
+    checklist_report,
+    cube,
+    dead_relu_model,
+    mlp_example,
+    smooth_df,
+    smooth_f,
+    spiral_model,
+    taylor_pair,
+)
+
 __all__ = ["main", "demo", "FIGURES", "DEMO_SECTIONS", "DEMO_FIGURES", "write_figures"]
-
-
-# --------------------------------------------------------------------------- shared examples
-
-
-def cube(t):
-    return t**3
-
-
-def smooth_f(t):
-    """exp(t) sin(t): every method's truncation order is visible (a cubic hides Richardson's)."""
-    return np.exp(t) * np.sin(t)
-
-
-def smooth_df(t):
-    return np.exp(t) * (np.sin(t) + np.cos(t))
-
-
-def spiral_model(seed: int = 0, **kwargs):
-    from .datasets import spiral
-    from .nn import MLP
-
-    X, y = spiral(100, 3, seed=seed)
-    return MLP([2, 64, 3], seed=seed, **kwargs), X, y
 
 
 # --------------------------------------------------------------------------- figures
@@ -64,57 +54,10 @@ def fig_error_order_float32():
                              methods=FLOAT32_METHODS)
 
 
-FLOAT32_METHODS = ("forward", "central")  # the two a gradient check uses
-
-
-def taylor_pair():
-    from .check import taylor_test
-
-    w = np.array([0.3, -0.8, 1.1])
-
-    def f(v):
-        return float(np.sum(np.sin(v) * v**2))
-
-    def grad(v):
-        return np.cos(v) * v**2 + 2 * v * np.sin(v)
-
-    right = taylor_test(f, grad, w, seed=0)
-    wrong = taylor_test(f, lambda v: grad(v) + 0.01 * np.cos(v), w, seed=0)
-    return right, wrong
-
-
 def fig_taylor():
     from .plots import plot_taylor_pair
 
     return plot_taylor_pair(*taylor_pair())
-
-
-def mlp_example(seed: int = 0):
-    """Notebook 03's network and batch: MLP([4, 16, 16, 3]), tanh, on 32 random samples."""
-    from .nn import MLP
-
-    rng = np.random.default_rng(seed)
-    X, y = rng.standard_normal((32, 4)), rng.integers(0, 3, 32)
-    return MLP([4, 16, 16, 3], activation="tanh", seed=seed), X, y
-
-
-def bug_exercise(name: str, seed: int = 0, n: int = 16):
-    """Notebook 04's exercise: the model ``bugs.make_model(name, seed)``, ``n`` random samples,
-    and the gradient check of a copy with the bug injected.
-
-    Returns
-    -------
-    model, report, X, y
-        The correct model, the report on the buggy copy, and the batch.
-    """
-    from . import bugs
-    from .check import check_model
-
-    model = bugs.make_model(name, seed=seed)
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, model.layer_sizes[0]))
-    y = rng.integers(0, model.layer_sizes[-1], n)
-    return model, check_model(bugs.inject(model, name), X, y), X, y
 
 
 def fig_bug_bars():
@@ -144,17 +87,6 @@ def fig_lr_finder():
     return lr_range_test(model, X, y, Adam(1e-3)).plot()
 
 
-def dead_relu_model(seed: int = 0):
-    """Notebook 05's spiral network with the biases of 3 hidden units in 4 at -20: dead ReLUs."""
-    model, _, _ = spiral_model(seed)
-    b1 = model.params["b1"]
-    b1[np.arange(b1.size) % 4 != 0] = -20.0
-    return model
-
-
-DEAD_RELU_TITLES = ("healthy: He init, biases 0", "biases at -20 for 3 units in 4")
-
-
 def fig_dead_relus():
     """Notebook 05's healthy network beside the one with dead ReLUs."""
     from .diagnose import activation_stats
@@ -164,20 +96,6 @@ def fig_dead_relus():
     return plot_activation_comparison(activation_stats(healthy, X),
                                       activation_stats(dead_relu_model(), X),
                                       titles=DEAD_RELU_TITLES)
-
-
-@functools.cache
-def checklist_report():
-    """Notebook 05's checklist: spiral data, MLP([2, 64, 3]), Adam 1e-2 (computed once: the
-    demo prints it and draws it)."""
-    from .datasets import spiral
-    from .diagnose import checklist
-    from .nn import MLP, Adam
-
-    X, y = spiral(100, 3, seed=0)
-    Xv, yv = spiral(50, 3, seed=1)
-    return checklist(lambda: MLP([2, 64, 3], seed=0), X, y, Xv, yv,
-                     make_optimizer=lambda: Adam(1e-2))
 
 
 def fig_checklist():
@@ -270,7 +188,7 @@ def demo_bug() -> None:
 
     name = "wrong_transpose"
     _, report, _, _ = bug_exercise(name)
-    bug = bugs._find(name)
+    bug = bugs.find(name)
     print(f"A bug from the zoo ({name}), caught and located:")
     print(report)
     failing = [p.name for p in report.per_parameter.values() if not p.verdict.passed]
