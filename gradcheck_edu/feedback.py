@@ -1,0 +1,246 @@
+"""Feedback on a student's answer: a verdict and a hint, never the answer itself.
+
+The checks of the course notebooks' exercises (see ``notebooks/``) call these; each returns a
+:class:`Feedback` whose ``str()`` a student reads, and an autograder test asserts
+``feedback.passed`` with the feedback as the message (:func:`require`). Everything the student's
+code does while it is checked (warnings, prints to stdout or stderr) is captured by
+:func:`quietly` and reported in the feedback: a graded cell writes nothing to stderr.
+
+>>> import numpy as np
+>>> fb = check_function(lambda f, t: (f(t + 0.1) - f(t)) / 0.1, lambda f, t: 3 * t**2,
+...                     [("t**3 at 1", (lambda t: t**3, 1.0))], name="slope", hint="two-sided?")
+>>> print(fb.passed, fb.verdict.name)
+False WRONG
+>>> print(check_number(..., 3.0, name="prediction"))
+prediction: not answered yet: replace the ... with your answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .basics import relative_error
+from .verdicts import Verdict, classify_relative_error
+
+__all__ = ["Feedback", "unanswered", "quietly", "Captured", "require", "check_number",
+           "check_function", "check_gradient", "check_names", "mismatch_hint", "describe_error"]
+
+
+@dataclass
+class Feedback:
+    """The verdict on one answer, and what to try next.
+
+    Attributes
+    ----------
+    name : str
+        What was checked ("one_sided", "row W", ...).
+    passed : bool
+    message : str
+        One or a few sentences for the student: the verdict and a hint, no reference values.
+    verdict : Verdict or None
+        For answers compared with the library by relative error.
+    """
+
+    name: str
+    passed: bool
+    message: str
+    verdict: Verdict | None = None
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.message}"
+
+
+def unanswered(value: Any) -> bool:
+    """True for the placeholders a student version leaves: ``...`` (otter's) and ``None``."""
+    return value is Ellipsis or value is None
+
+
+@dataclass
+class Captured:
+    """What :func:`quietly` caught: warning messages and the text written to stdout/stderr."""
+
+    warnings: list[str] = field(default_factory=list)
+    stdout: str = ""
+    stderr: str = ""
+
+    def note(self) -> str:
+        """A sentence for the feedback ('' when nothing was caught)."""
+        parts = []
+        if self.warnings:
+            shown = "; ".join(dict.fromkeys(self.warnings))
+            parts.append(f"your code raised {len(self.warnings)} warning(s): {shown[:300]}")
+        if self.stderr.strip():
+            parts.append(f"it wrote to stderr: {self.stderr.strip()[:200]!r}")
+        return (" (" + "; ".join(parts) + ")") if parts else ""
+
+
+@contextlib.contextmanager
+def quietly() -> Iterator[Captured]:
+    """Run a student's code with warnings and stdout/stderr captured into a :class:`Captured`."""
+    captured = Captured()
+    out, err = io.StringIO(), io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):
+        warnings.simplefilter("always")
+        try:
+            yield captured
+        finally:
+            captured.warnings = [f"{w.category.__name__}: {w.message}" for w in caught]
+            captured.stdout, captured.stderr = out.getvalue(), err.getvalue()
+
+
+def require(feedback: Feedback) -> None:
+    """Raise ``AssertionError(str(feedback))`` unless it passed: the autograder's test body."""
+    if not feedback.passed:
+        raise AssertionError(str(feedback))
+
+
+def describe_error(err: BaseException) -> str:
+    """``"ValueError: the message"``, or the type alone when the message is empty."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _failed_call(name: str, err: BaseException, hint: str | None) -> Feedback:
+    tail = f" Hint: {hint}" if hint else ""
+    return Feedback(name, False, f"your code raised {describe_error(err)}.{tail}",
+                    Verdict.WRONG)
+
+
+def check_number(value: Any, reference: float, *, name: str, rtol: float = 0.01,
+                 hint: str | None = None) -> Feedback:
+    """A predicted number against the measured one, within ``rtol`` (relative).
+
+    The feedback says right, too large or too small, and the hint; never the reference.
+    """
+    if unanswered(value):
+        return Feedback(name, False, "not answered yet: replace the ... with your answer.")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return Feedback(name, False, f"expected a number, got {type(value).__name__}.")
+    if math.isfinite(v) and abs(v - reference) <= rtol * abs(reference):
+        return Feedback(name, True, "right.")
+    side = "too large" if v > reference else "too small"
+    tail = f" Hint: {hint}" if hint else ""
+    return Feedback(name, False, f"not within {rtol:.0%}: {side}.{tail}")
+
+
+def check_function(func: Any, reference: Callable, cases: Sequence[tuple[str, tuple]], *,
+                   name: str, hint: str | None = None) -> Feedback:
+    """A student's function against the library's, on labelled argument tuples.
+
+    Each case is ``(label, args)``; ``func(*args)`` and ``reference(*args)`` are compared by
+    relative error and the worst case's verdict is the verdict. Arguments that are arrays are
+    copied for each call, and the feedback notes a function that modified its input.
+    """
+    if unanswered(func) or not callable(func):
+        return Feedback(name, False, "not answered yet: write the function in place of the ....")
+    worst: tuple[Verdict, str] = (Verdict.EXCELLENT, "")
+    n_wrong = 0
+    for label, args in cases:
+        mine = tuple(np.array(a, dtype=float) if isinstance(a, np.ndarray) else a for a in args)
+        try:
+            with quietly() as captured:
+                value = func(*mine)
+        except Exception as err:  # the student's code: any error becomes feedback
+            return _failed_call(name, err, hint)
+        if unanswered(value):
+            return Feedback(name, False, f"not answered yet: your function returns {value!r} "
+                            f"({label}); return the value.")
+        if any(isinstance(a, np.ndarray) and not np.array_equal(a, b)
+               for a, b in zip(args, mine)):
+            return Feedback(name, False, f"your function modified its input ({label}): restore "
+                            "what you perturb (in a finally block).")
+        expected = reference(*args)
+        if np.shape(value) != np.shape(expected):
+            return Feedback(name, False, f"your function returns shape {np.shape(value)} for "
+                            f"{label}; the answer has shape {np.shape(expected)}.")
+        verdict = classify_relative_error(relative_error(np.asarray(value, dtype=float),
+                                                         np.asarray(expected, dtype=float)))
+        n_wrong += not verdict.passed
+        if verdict > worst[0] or not worst[1]:
+            worst = (verdict, label + captured.note())
+    if n_wrong == 0:
+        return Feedback(name, True, f"{worst[0].name} on all {len(cases)} inputs.", worst[0])
+    tail = f" Hint: {hint}" if hint else ""
+    return Feedback(name, False, f"{worst[0].name} ({worst[0].explanation.split(',')[0]}) on "
+                    f"{n_wrong} of {len(cases)} inputs, e.g. {worst[1]}.{tail}", worst[0])
+
+
+def mismatch_hint(analytic: np.ndarray, numerical: np.ndarray, pattern: Any = None) -> str:
+    """What the mismatch of two gradients looks like, in words (no values of either).
+
+    ``pattern`` (a report row's ``.pattern``, when the checker reads one) is used when given.
+    Else: all zeros, NaN, one common factor, or how many components are off.
+    """
+    if pattern is not None:
+        return str(pattern)
+    a, n = np.asarray(analytic, dtype=float).ravel(), np.asarray(numerical, dtype=float).ravel()
+    if not np.all(np.isfinite(a)):
+        return "your gradient has NaN or inf entries."
+    if not np.any(a) and np.any(n):
+        return "your gradient is all zeros: not computed yet, or overwritten?"
+    scale = np.max(np.abs(n)) if n.size else 0.0
+    big = np.abs(n) > 1e-3 * scale
+    if scale > 0 and big.sum() >= 3:
+        k = float(np.median(a[big] / n[big]))
+        if np.allclose(a, k * n, rtol=1e-4, atol=1e-6 * scale):
+            what = "a sign error?" if abs(k + 1) < 1e-3 else "a missing or extra constant factor?"
+            return f"your gradient is {k:.4g} x the right one in every component: {what}"
+    off = np.abs(a - n) > 1e-4 * max(scale, 1e-12)
+    return f"{int(off.sum())} of {off.size} components are off."
+
+
+def check_gradient(values: Any, f: Callable[[Any], float], theta: Any, *, name: str,
+                   hint: str | None = None) -> Feedback:
+    """A gradient a student computed (by a loop of their own, say) against central differences.
+
+    ``values`` has the structure of ``theta``; ``f(theta) -> float``. The verdict is that of
+    :func:`~gradcheck_edu.gradient_check`, and the hint says what the mismatch looks like.
+    """
+    from .compare import gradient_check
+
+    if unanswered(values):
+        return Feedback(name, False, "not answered yet: compute it in place of the ....")
+    try:
+        with quietly() as captured:
+            report = gradient_check(f, values, theta)
+    except (TypeError, ValueError) as err:
+        return Feedback(name, False, f"could not compare: {err}")
+    if report.passed:
+        return Feedback(name, True, f"{report.verdict.name}.", report.verdict)
+    rows = [r for r in report.per_parameter.values() if r.verdict and not r.verdict.passed]
+    pattern = getattr(rows[0], "pattern", None) if rows else None
+    a = np.concatenate([np.ravel(report.analytic[r.name] if isinstance(report.analytic, dict)
+                                 else report.analytic) for r in rows[:1]] or [np.zeros(0)])
+    n = np.concatenate([np.ravel(report.numerical[r.name] if isinstance(report.numerical, dict)
+                                 else report.numerical) for r in rows[:1]] or [np.zeros(0)])
+    tail = f" Hint: {hint}" if hint else ""
+    return Feedback(name, False, f"{report.verdict.name} (relative error "
+                    f"{report.relative_error:.0e}): {mismatch_hint(a, n, pattern)}"
+                    f"{captured.note()}{tail}", report.verdict)
+
+
+def check_names(answer: Any, expected: set[str], *, name: str, hint: str | None = None
+                ) -> Feedback:
+    """A set of names (parameters at fault, say): counts of right, wrong and missing ones."""
+    if unanswered(answer):
+        return Feedback(name, False, "not answered yet: replace the ... with a set of names.")
+    if isinstance(answer, str) or not isinstance(answer, (set, frozenset, list, tuple)):
+        return Feedback(name, False, f"expected a set of names like {{'W1'}}, got {answer!r}.")
+    got = {str(a) for a in answer}
+    if got == expected:
+        return Feedback(name, True, "right.")
+    right, wrong, missing = len(got & expected), len(got - expected), len(expected - got)
+    tail = f" Hint: {hint}" if hint else ""
+    return Feedback(name, False, f"{right} of your {len(got)} name(s) are right, {wrong} are "
+                    f"not, and {missing} are missing.{tail}")

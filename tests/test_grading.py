@@ -1,0 +1,197 @@
+"""grade_layer: points per row, the wrong row named, feedback without the reference's values,
+nothing on stderr; and the exercise checks of gradcheck_edu.feedback."""
+
+import numpy as np
+import pytest
+
+import gradcheck_edu as ge
+from gradcheck_edu import feedback as fb
+from gradcheck_edu.grading import grade_layer, require_row, student_seed
+from gradcheck_edu.nn.layers import BatchNorm1d, Linear, Tanh
+
+X = np.random.default_rng(3).normal(1.0, 2.0, size=(6, 4))
+
+
+class BuggyLinear(Linear):
+    """Linear with one of its gradients wrong (``which``) by a factor or a transpose."""
+
+    def __init__(self, which, rng=0):
+        super().__init__(4, 3, rng=rng)
+        self.which = which
+
+    def backward(self, dout, need_dx=True):
+        dx = super().backward(dout)
+        if self.which == "W":
+            self.grads["W"] = self.grads["W"] / len(dout)  # an extra 1/N
+        if self.which == "b":
+            self.grads["b"] = -self.grads["b"]
+        if self.which == "x":
+            dx = dout @ self.params["W"].T[::-1]  # rows of W in the wrong order
+        return dx
+
+
+def test_a_correct_layer_gets_full_marks():
+    for layer, names in [(Linear(4, 3, rng=0), ["x", "W", "b"]), (Tanh(), ["x"]),
+                         (BatchNorm1d(4), ["x", "gamma", "beta"])]:
+        grade = grade_layer(layer, X)
+        assert list(grade.rows) == names
+        assert grade.score == grade.max_score == pytest.approx(1.0), str(grade)
+        assert all(r.passed and r.verdict.passed for r in grade.rows.values())
+
+
+@pytest.mark.parametrize("which", ["x", "W", "b"])
+def test_the_wrong_row_loses_its_points_and_only_it(which):
+    grade = grade_layer(BuggyLinear(which), X, points={"x": 2, "W": 3, "b": 1})
+    assert grade.max_score == 6
+    assert not grade.rows[which].passed and grade.rows[which].score == 0
+    assert grade.score == 6 - {"x": 2, "W": 3, "b": 1}[which]
+    failing = [r for r in grade.rows.values() if not r.passed]
+    assert [r.name for r in failing] == [which]
+    assert "WRONG" in grade.rows[which].feedback
+    with pytest.raises(AssertionError, match=f"row {which}"):
+        require_row(grade, which)
+    for other in set(grade.rows) - {which}:
+        require_row(grade, other)
+
+
+def test_feedback_never_prints_the_reference_gradient():
+    layer = BuggyLinear("W")
+    grade = grade_layer(layer, X, student_id="s1")
+    # the reference dW for this student's dout, computed independently
+    ref = Linear(4, 3, rng=0)
+    ref.forward(X.copy())
+    # every number the feedback shows, against every entry of the reference gradient
+    text = str(grade)
+    numbers = {float(t) for t in __import__("re").findall(r"-?\d+\.\d+(?:e-?\d+)?", text)}
+    rng = np.random.default_rng(np.random.SeedSequence([student_seed("s1"), 0x67726164]))
+    dout = rng.standard_normal((6, 3))
+    ref.backward(dout)
+    for value in ref.grads["W"].ravel():
+        assert not any(abs(n - value) < 1e-3 * max(1, abs(value)) for n in numbers), value
+    assert "1/N" in text or "factor" in text  # the hint: a constant factor
+
+
+def test_student_id_seeds_dout_reproducibly():
+    assert student_seed("ada") == student_seed("ada") != student_seed("alan")
+    seen = {}
+
+    class Spy(Tanh):
+        def backward(self, dout):
+            seen.setdefault(self.key, dout.copy())
+            return super().backward(dout)
+
+    for key, sid in [("a1", "ada"), ("a2", "ada"), ("b", "alan")]:
+        spy = Spy()
+        spy.key = key
+        grade_layer(spy, X, student_id=sid)
+    assert np.array_equal(seen["a1"], seen["a2"]) and not np.allclose(seen["a1"], seen["b"])
+
+
+def test_points_default_to_an_equal_split_and_bad_points_are_refused():
+    grade = grade_layer(Linear(4, 3, rng=0), X, points=6)
+    assert [r.max_score for r in grade.rows.values()] == [2, 2, 2]
+    with pytest.raises(ValueError, match="one number per row"):
+        grade_layer(Linear(4, 3, rng=0), X, points={"x": 1})
+
+
+def test_the_layer_and_x_are_not_modified():
+    layer, x = Linear(4, 3, rng=0), X.copy()
+    before = {k: v.copy() for k, v in layer.params.items()}
+    grade_layer(layer, x)
+    assert np.array_equal(x, X) and all(np.array_equal(layer.params[k], before[k]) for k in before)
+    assert not hasattr(layer, "x")  # forward never ran on the student's own object
+
+
+class Broken:
+    def __init__(self, mode):
+        self.mode = mode
+        self.params = {"W": np.ones((4, 3))}
+        self.grads = {}
+
+    def forward(self, x):
+        import sys
+        import warnings
+
+        if self.mode == "raise":
+            raise NotImplementedError("write forward")
+        if self.mode == "noisy":
+            print("debug print", file=sys.stderr)
+            warnings.warn("student warning", stacklevel=1)
+            return np.exp(800.0 * x) @ self.params["W"] * 0 + x @ self.params["W"]
+        if self.mode == "random":
+            return x @ self.params["W"] + np.random.default_rng().standard_normal()
+        return x @ self.params["W"]
+
+    def backward(self, dout):
+        if self.mode == "none":
+            return None
+        if self.mode == "shape":
+            self.grads["W"] = np.zeros(3)
+            return dout @ self.params["W"].T
+        self.grads["W"] = self.x_grad = np.zeros((4, 3)) if self.mode != "noisy" else None
+        return dout @ self.params["W"].T
+
+
+@pytest.mark.parametrize("mode,expect", [
+    ("raise", "raised NotImplementedError: write forward"),
+    ("none", "backward returns None"),
+    ("shape", "has shape (3,), but W has shape (4, 3)"),
+    ("random", "not graded, the check failed"),
+    ("noisy", "warning"),
+])
+def test_student_errors_become_feedback_and_nothing_reaches_stderr(mode, expect, capfd):
+    grade = grade_layer(Broken(mode), X)
+    out, err = capfd.readouterr()
+    assert err == "" and out == ""
+    assert grade.score < grade.max_score
+    assert expect in str(grade), str(grade)
+
+
+def test_a_zero_gradient_is_called_zero():
+    grade = grade_layer(Broken("zeros"), X)
+    assert grade.rows["x"].passed and not grade.rows["W"].passed
+    assert "all zeros" in grade.rows["W"].feedback
+
+
+# --------------------------------------------------------------------------- exercise checks
+
+
+def test_check_function_verdicts_and_unanswered():
+    cases = [("t**3 at 1", (ge.examples.cube, 1.0, 0.01)), ("sin at 0.3", (np.sin, 0.3, 1e-3))]
+    right = fb.check_function(lambda f, t, e: (f(t + e) - f(t)) / e, ge.forward_difference,
+                              cases, name="one_sided")
+    assert right.passed and right.verdict is ge.Verdict.EXCELLENT
+    wrong = fb.check_function(lambda f, t, e: (f(t + e) - f(t)) / (2 * e),
+                              ge.forward_difference, cases, name="one_sided", hint="the step")
+    assert not wrong.passed and "WRONG" in str(wrong) and "Hint: the step" in str(wrong)
+    assert "0.0301" not in str(wrong) and "3.03" not in str(wrong)
+    for placeholder in (..., None, lambda f, t, e: ...):
+        got = fb.check_function(placeholder, ge.forward_difference, cases, name="one_sided")
+        assert not got.passed and "not answered" in got.message
+
+
+def test_check_number_says_the_side_not_the_value():
+    assert fb.check_number(3.0301, 3.0301, name="p").passed
+    low = fb.check_number(3.0, 3.0301, name="p", rtol=1e-3)
+    assert not low.passed and "too small" in low.message and "3.03" not in str(low)
+    assert "not answered" in fb.check_number(..., 1.0, name="p").message
+
+
+def test_check_gradient_reads_the_mismatch():
+    w = np.array([0.5, -1.0, 2.0])
+
+    def f(v):
+        return float(np.sum(v**3))
+
+    assert fb.check_gradient(3 * w**2, f, w, name="g").passed
+    half = fb.check_gradient(1.5 * w**2, f, w, name="g")
+    assert not half.passed and "0.5 x the right one" in half.message
+    if half.verdict is not None:
+        assert half.verdict is ge.Verdict.WRONG
+
+
+def test_check_names_counts_only():
+    got = fb.check_names({"W1", "W2"}, {"W1", "b1"}, name="at fault")
+    assert not got.passed and "1 of your 2" in got.message and "1 are missing" in got.message
+    assert "b1" not in got.message
+    assert fb.check_names({"W1", "b1"}, {"W1", "b1"}, name="at fault").passed
