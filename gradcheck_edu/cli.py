@@ -1,4 +1,6 @@
-"""``gradcheck-edu demo [--figures DIR | --no-figures]`` and ``gradcheck-edu figures [--out DIR]``.
+"""``gradcheck-edu demo [--figures DIR | --no-figures]``, ``gradcheck-edu figures [--out DIR]``, and
+``gradcheck-edu assignments build --out DIR`` / ``assignments grade SUBMISSION... [--json]``
+(:mod:`gradcheck_edu.assignments`, with otter-grader).
 
 The examples shared by the demo, the figures and the notebooks live in
 :mod:`gradcheck_edu.examples`, so that a figure in ``figures/`` is the one its notebook draws: same
@@ -231,13 +233,61 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--out", default="figures",
                    help="folder (default: ./figures/, the course's folder when run from the "
                         "repository root)")
+    a = sub.add_parser("assignments", help="build the student versions and grade submissions "
+                       "(otter-grader, from the [course] extra)")
+    act = a.add_subparsers(dest="action", required=True)
+    b = act.add_parser("build", help="DIR/student/*.ipynb to hand out, DIR/autograder/* to grade")
+    b.add_argument("--out", required=True, metavar="DIR")
+    b.add_argument("--sources", nargs="+", metavar="NOTEBOOK",
+                   help="assignment sources (default: notebooks/ and assignments/ of the repo)")
+    g = act.add_parser("grade", help="points per question and the total")
+    g.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                   help="student notebooks, or folders of them")
+    g.add_argument("--autograder", metavar="DIR",
+                   help="the folder 'assignments build' wrote (default: build afresh)")
+    g.add_argument("--json", action="store_true", help="JSON: {total, max, questions}; one "
+                   "object per line for several submissions")
     args = parser.parse_args(argv)
+    if args.command == "assignments":
+        return _assignments(args)
     if args.command == "figures":
         _write_and_say(args.out)
     elif args.command == "demo":
         demo(None if args.no_figures else args.figures)
     else:
         demo()
+    return 0
+
+
+def _assignments(args) -> int:
+    import json
+    import tempfile
+
+    from . import assignments
+
+    if args.action == "build":
+        built = assignments.build(args.out, args.sources)
+        print(f"built {len(built)} assignments in {Path(args.out).resolve()}:")
+        for name, paths in built.items():
+            print(f"  {name}: hand out {paths['student']}, grade with {paths['autograder']}")
+        return 0
+    subs = [p for s in map(Path, args.submissions)
+            for p in (sorted(s.glob("*.ipynb")) if s.is_dir() else [s])]
+    with tempfile.TemporaryDirectory() as tmp:
+        where = args.autograder
+        if where is None and len(subs) > 1:
+            names = {assignments.assignment_name(p) for p in subs}
+            where = Path(tmp)
+            assignments.build(where, [p for p in assignments.sources() if p.stem in names])
+        for path in subs:
+            result = assignments.grade(path, where)
+            if args.json:
+                if len(subs) > 1:
+                    result = {"submission": str(path), **result}
+                print(json.dumps(result))
+            else:
+                print(f"{path}:" if len(subs) > 1 else "", end="\n" if len(subs) > 1 else "")
+                print(assignments.format_grade(result))
     return 0
 
 
