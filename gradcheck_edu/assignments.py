@@ -19,10 +19,10 @@ otter-grader is not a runtime dependency: it comes with the ``[course]`` extra (
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -55,11 +55,6 @@ def sources(root: str | Path | None = None) -> list[Path]:
     return found
 
 
-def _otter(*args: str, **kwargs: Any) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "otter", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **kwargs)
-
-
 def _require_otter() -> None:
     try:
         import otter  # noqa: F401
@@ -67,8 +62,7 @@ def _require_otter() -> None:
         raise SystemExit("otter-grader is not installed: pip install -e '.[course]'") from None
 
 
-def build(out: str | Path, paths: list[str | Path] | None = None, jobs: int = 4
-          ) -> dict[str, dict[str, Path]]:
+def build(out: str | Path, paths: list[str | Path] | None = None) -> dict[str, dict[str, Path]]:
     """Run ``otter assign`` on each source; collect the results under ``out``.
 
     Parameters
@@ -77,8 +71,6 @@ def build(out: str | Path, paths: list[str | Path] | None = None, jobs: int = 4
         Gets ``student/NAME.ipynb``, ``autograder/NAME.zip`` and ``autograder/NAME.ipynb``.
     paths : list of paths, optional
         The sources (default: :func:`sources`).
-    jobs : int
-        How many ``otter assign`` processes run at once.
 
     Returns
     -------
@@ -86,24 +78,22 @@ def build(out: str | Path, paths: list[str | Path] | None = None, jobs: int = 4
         NAME -> {"student": path, "autograder": path of the zip, "solution": path}.
     """
     _require_otter()
+    from otter.assign import main as otter_assign
+
     out = Path(out)
-    paths = [Path(p) for p in (paths or sources())]
+    paths = [Path(p).resolve() for p in (paths or sources())]
     (out / "student").mkdir(parents=True, exist_ok=True)
     (out / "autograder").mkdir(parents=True, exist_ok=True)
     built: dict[str, dict[str, Path]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        pending = list(paths)
-        running: list[tuple[Path, Path, subprocess.Popen]] = []
-        while pending or running:
-            while pending and len(running) < max(1, jobs):
-                src = pending.pop(0)
-                dest = Path(tmp) / src.stem
-                running.append((src, dest, _otter("assign", "--no-run-tests", "--no-pdfs",
-                                                  str(src.resolve()), str(dest))))
-            src, dest, proc = running.pop(0)
-            log = proc.communicate()[0]
-            if proc.returncode != 0:
-                raise RuntimeError(f"otter assign {src} failed:\n{log}")
+        for src in paths:
+            dest = Path(tmp) / src.stem
+            log = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                    otter_assign(str(src), str(dest), no_run_tests=True, no_pdfs=True)
+            except Exception as err:
+                raise RuntimeError(f"otter assign {src} failed: {err}\n{log.getvalue()}") from err
             zips = sorted((dest / "autograder").glob("*.zip"))
             if len(zips) != 1:
                 raise RuntimeError(f"otter assign {src} wrote {len(zips)} autograder zips")

@@ -31,7 +31,8 @@ from .basics import relative_error
 from .verdicts import Verdict, classify_relative_error
 
 __all__ = ["Feedback", "unanswered", "quietly", "Captured", "require", "check_number",
-           "check_function", "check_gradient", "check_names", "mismatch_hint", "describe_error"]
+           "check_function", "check_gradient", "check_names", "check_numbers", "check_choice",
+           "check_report", "mismatch_hint", "describe_error"]
 
 
 @dataclass
@@ -116,8 +117,9 @@ def _failed_call(name: str, err: BaseException, hint: str | None) -> Feedback:
 
 
 def check_number(value: Any, reference: float, *, name: str, rtol: float = 0.01,
-                 hint: str | None = None) -> Feedback:
-    """A predicted number against the measured one, within ``rtol`` (relative).
+                 factor: float | None = None, hint: str | None = None) -> Feedback:
+    """A predicted number against the measured one, within ``rtol`` (relative), or within a
+    ``factor`` either way (for orders of magnitude: a step, an error).
 
     The feedback says right, too large or too small, and the hint; never the reference.
     """
@@ -127,11 +129,66 @@ def check_number(value: Any, reference: float, *, name: str, rtol: float = 0.01,
         v = float(value)
     except (TypeError, ValueError):
         return Feedback(name, False, f"expected a number, got {type(value).__name__}.")
-    if math.isfinite(v) and abs(v - reference) <= rtol * abs(reference):
+    if factor is not None:
+        ok = v > 0 and reference / factor <= v <= reference * factor
+        within = f"a factor {factor:g}"
+    else:
+        ok = abs(v - reference) <= rtol * abs(reference)
+        within = f"{rtol:.0%}"
+    if math.isfinite(v) and ok:
         return Feedback(name, True, "right.")
     side = "too large" if v > reference else "too small"
     tail = f" Hint: {hint}" if hint else ""
-    return Feedback(name, False, f"not within {rtol:.0%}: {side}.{tail}")
+    return Feedback(name, False, f"not within {within}: {side}.{tail}")
+
+
+def check_numbers(values: Any, reference: dict[str, float], *, name: str, rtol: float = 0.01,
+                  hint: str | None = None) -> Feedback:
+    """Several predictions at once (``values`` a dict with the keys of ``reference``): each is
+    right, too large or too small; the hint follows."""
+    if unanswered(values):
+        return Feedback(name, False, "not answered yet: replace the ... with your answers.")
+    if not isinstance(values, dict):
+        return Feedback(name, False, f"expected a dict with keys {sorted(reference)}.")
+    parts = []
+    for key, ref in reference.items():
+        got = check_number(values.get(key), ref, name=key, rtol=rtol)
+        parts.append(f"{key} {got.message.rstrip('.')}")
+    passed = all(p.endswith("right") for p in parts)
+    tail = "" if passed or not hint else f" Hint: {hint}"
+    return Feedback(name, passed, "; ".join(parts) + "." + tail)
+
+
+def check_choice(answer: Any, expected: str, options: Sequence[str], *, name: str,
+                 hint: str | None = None) -> Feedback:
+    """One name out of ``options`` (a bug of the catalog, say): right or not, and the hint."""
+    if unanswered(answer):
+        return Feedback(name, False, "not answered yet: replace the ... with your answer.")
+    if answer not in options:
+        return Feedback(name, False, f"{answer!r} is not one of the options: "
+                        f"{', '.join(map(str, options))}.")
+    if answer == expected:
+        return Feedback(name, True, "right.")
+    tail = f" Hint: {hint}" if hint else ""
+    return Feedback(name, False, f"not {answer!r}.{tail}")
+
+
+def check_report(report: Any, *, name: str, hint: str | None = None) -> Feedback:
+    """A gradient check's report as feedback: the verdict and, for each failing parameter, what
+    its mismatch looks like (its ``pattern`` when the checker reads one)."""
+    if report.passed:
+        return Feedback(name, True, f"{report.verdict.name}.", report.verdict)
+    lines = []
+    for row in report.per_parameter.values():
+        if row.verdict is None or row.verdict.passed:
+            continue
+        a, n = report.analytic, report.numerical
+        a, n = (a[row.name], n[row.name]) if isinstance(a, dict) else (a, n)
+        lines.append(f"{row.name} {row.verdict.name}: "
+                     f"{mismatch_hint(a, n, getattr(row, 'pattern', None))}")
+    tail = f" Hint: {hint}" if hint else ""
+    return Feedback(name, False, f"{report.verdict.name}; " + "; ".join(lines) + tail,
+                    report.verdict)
 
 
 def check_function(func: Any, reference: Callable, cases: Sequence[tuple[str, tuple]], *,
@@ -216,18 +273,9 @@ def check_gradient(values: Any, f: Callable[[Any], float], theta: Any, *, name: 
             report = gradient_check(f, values, theta)
     except (TypeError, ValueError) as err:
         return Feedback(name, False, f"could not compare: {err}")
-    if report.passed:
-        return Feedback(name, True, f"{report.verdict.name}.", report.verdict)
-    rows = [r for r in report.per_parameter.values() if r.verdict and not r.verdict.passed]
-    pattern = getattr(rows[0], "pattern", None) if rows else None
-    a = np.concatenate([np.ravel(report.analytic[r.name] if isinstance(report.analytic, dict)
-                                 else report.analytic) for r in rows[:1]] or [np.zeros(0)])
-    n = np.concatenate([np.ravel(report.numerical[r.name] if isinstance(report.numerical, dict)
-                                 else report.numerical) for r in rows[:1]] or [np.zeros(0)])
-    tail = f" Hint: {hint}" if hint else ""
-    return Feedback(name, False, f"{report.verdict.name} (relative error "
-                    f"{report.relative_error:.0e}): {mismatch_hint(a, n, pattern)}"
-                    f"{captured.note()}{tail}", report.verdict)
+    got = check_report(report, name=name, hint=hint)
+    got.message += captured.note()
+    return got
 
 
 def check_names(answer: Any, expected: set[str], *, name: str, hint: str | None = None
