@@ -25,6 +25,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,9 @@ def build(out: str | Path, paths: list[str | Path] | None = None) -> dict[str, d
             dest = Path(tmp) / src.stem
             log = io.StringIO()
             try:
-                with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), \
+                        warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # otter's dependencies' deprecations
                     otter_assign(str(src), str(dest), no_run_tests=True, no_pdfs=True)
             except Exception as err:
                 raise RuntimeError(f"otter assign {src} failed: {err}\n{log.getvalue()}") from err
@@ -180,7 +183,8 @@ def grade(submission: str | Path, autograder: str | Path | None = None) -> dict[
     with tempfile.TemporaryDirectory() as tmp:
         zip_path = _find_zip(name, autograder, tmp)
         with _quiet_fds() as log, open(os.devnull, "w") as devnull, \
-                contextlib.redirect_stdout(devnull):
+                contextlib.redirect_stdout(devnull), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # otter's dependencies' deprecations
             try:
                 results = grade_submission(str(submission), str(zip_path), quiet=True)
             except Exception as err:
