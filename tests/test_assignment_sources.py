@@ -1,0 +1,36 @@
+"""The homework sources in assignments/ are kept like the notebooks: no outputs, the python3
+kernel, ruff-clean, and an otter assignment config (so `assignments build` finds them)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gradcheck_edu import assignments
+
+ROOT = Path(__file__).resolve().parents[1]
+HOMEWORK = sorted((ROOT / "assignments").glob("*.ipynb"))
+
+
+def test_every_source_is_found():
+    found = assignments.sources(ROOT)
+    assert HOMEWORK and set(HOMEWORK) <= set(found)
+    assert {p.name[:2] for p in found if p.parent.name == "notebooks"} == {
+        "01", "02", "03", "04", "05", "06"}
+
+
+@pytest.mark.parametrize("path", HOMEWORK, ids=lambda p: p.name)
+def test_stored_without_outputs(path):
+    nb = json.loads(path.read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [] and cell.get("execution_count") is None
+
+
+def test_ruff_is_clean():
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "assignments"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
