@@ -79,7 +79,9 @@ def build(out: str | Path, paths: list[str | Path] | None = None) -> dict[str, d
         NAME -> {"student": path, "autograder": path of the zip, "solution": path}.
     """
     _require_otter()
-    from otter.assign import main as otter_assign
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # otter's dependencies' deprecations, at import
+        from otter.assign import main as otter_assign
 
     out = Path(out)
     paths = [Path(p).resolve() for p in (paths or sources())]
@@ -176,7 +178,9 @@ def grade(submission: str | Path, autograder: str | Path | None = None) -> dict[
         ``{"total", "max", "questions": {name: {"points", "max", "feedback"}}}``.
     """
     _require_otter()
-    from otter.api import grade_submission
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from otter.api import grade_submission
 
     submission = Path(submission).resolve()
     name = assignment_name(submission)

@@ -12,9 +12,10 @@ import json
 import re
 from pathlib import Path
 
+from gradcheck_edu.assignments import sources
+
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = sorted((ROOT / "notebooks").glob("0*.ipynb")) + sorted(
-    (ROOT / "assignments").glob("*.ipynb"))
+SOURCES = sources(ROOT)  # the notebooks and homework that carry an otter assignment config
 
 
 def _cells(path: Path) -> list[dict]:
