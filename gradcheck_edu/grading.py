@@ -54,6 +54,10 @@ class RowGrade:
         For the student: the row, the verdict, and a hint when it failed.
     verdict : Verdict or None
         None when the row could not be checked (wrong shape, missing gradient, an error).
+    pattern : Pattern or None
+        The pattern of the mismatch that the check read (``.kind``: "scale", "sign",
+        "transpose", "zero", ...; see :mod:`gradcheck_edu.patterns`); None when the row passed
+        or could not be checked.
     """
 
     name: str
@@ -61,6 +65,7 @@ class RowGrade:
     max_score: float
     feedback: str
     verdict: Any = None
+    pattern: Any = None
 
     @property
     def passed(self) -> bool:
@@ -247,9 +252,10 @@ def _row(n: str, report, points: float, hint: str | None) -> RowGrade:
     head = f"{_what(n)}: {verdict.name} (relative error {row.relative_error:.0e})"
     if verdict.passed:
         return RowGrade(n, points, points, head + ".", verdict)
-    why = mismatch_hint(report.analytic[n], report.numerical[n], getattr(row, "pattern", None))
+    pattern = getattr(row, "pattern", None)
+    why = mismatch_hint(report.analytic[n], report.numerical[n], pattern)
     tail = f" Hint: {hint}" if hint else ""
-    return RowGrade(n, 0.0, points, f"{head}: {why}{tail}", verdict)
+    return RowGrade(n, 0.0, points, f"{head}: {why}{tail}", verdict, pattern)
 
 
 def require_row(grade: Grade, row: str) -> None:

@@ -68,7 +68,8 @@ def test_feedback_never_prints_the_reference_gradient():
     ref.backward(dout)
     for value in ref.grads["W"].ravel():
         assert not any(abs(n - value) < 1e-3 * max(1, abs(value)) for n in numbers), value
-    assert "1/N" in text or "factor" in text  # the hint: a constant factor
+    assert grade.rows["W"].pattern.kind == "scale"  # the hint: a constant factor, 1/6
+    assert str(grade.rows["W"].pattern) in text
 
 
 def test_student_id_seeds_dout_reproducibly():
@@ -149,8 +150,20 @@ def test_student_errors_become_feedback_and_nothing_reaches_stderr(mode, expect,
 
 def test_a_zero_gradient_is_called_zero():
     grade = grade_layer(Broken("zeros"), X)
-    assert grade.rows["x"].passed and not grade.rows["W"].passed
-    assert "all zeros" in grade.rows["W"].feedback
+    row = grade.rows["W"]
+    assert grade.rows["x"].passed and not row.passed
+    assert row.pattern.kind == "zero" and str(row.pattern) in row.feedback
+    assert grade.rows["x"].pattern is None
+
+
+def test_the_fallback_hint_without_a_pattern():
+    """What the feedback says of a mismatch when the checker reads no pattern."""
+    a = np.array([1.0, -2.0, 3.0, 0.5])
+    assert "all zeros" in fb.mismatch_hint(np.zeros(4), a)
+    assert "0.125 x the right one" in fb.mismatch_hint(a / 8, a)
+    assert "sign error" in fb.mismatch_hint(-a, a)
+    assert "2 of 4 components are off" in fb.mismatch_hint(a * [1, 1, 2, 3], a)
+    assert fb.mismatch_hint(a, -a, pattern="the pattern's sentence") == "the pattern's sentence"
 
 
 # --------------------------------------------------------------------------- exercise checks
@@ -185,7 +198,8 @@ def test_check_gradient_reads_the_mismatch():
 
     assert fb.check_gradient(3 * w**2, f, w, name="g").passed
     half = fb.check_gradient(1.5 * w**2, f, w, name="g")
-    assert not half.passed and "0.5 x the right one" in half.message
+    report = ge.gradient_check(f, 1.5 * w**2, w)
+    assert not half.passed and str(report.per_parameter["theta"].pattern) in half.message
     if half.verdict is not None:
         assert half.verdict is ge.Verdict.WRONG
 
