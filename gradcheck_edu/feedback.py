@@ -184,10 +184,10 @@ def check_report(report: Any, *, name: str, hint: str | None = None) -> Feedback
             continue
         a, n = report.analytic, report.numerical
         a, n = (a[row.name], n[row.name]) if isinstance(a, dict) else (a, n)
-        lines.append(f"{row.name} {row.verdict.name}: "
-                     f"{mismatch_hint(a, n, getattr(row, 'pattern', None))}")
+        why = mismatch_hint(a, n, getattr(row, "pattern", None)).rstrip(".")
+        lines.append(f"{row.name} {row.verdict.name}: {why}")
     tail = f" Hint: {hint}" if hint else ""
-    return Feedback(name, False, f"{report.verdict.name}; " + "; ".join(lines) + tail,
+    return Feedback(name, False, f"{report.verdict.name}; " + "; ".join(lines) + "." + tail,
                     report.verdict)
 
 
@@ -240,7 +240,7 @@ def mismatch_hint(analytic: np.ndarray, numerical: np.ndarray, pattern: Any = No
     Else: all zeros, NaN, one common factor, or how many components are off.
     """
     if pattern is not None:
-        return str(pattern)
+        return _student_sentence(pattern)
     a, n = np.asarray(analytic, dtype=float).ravel(), np.asarray(numerical, dtype=float).ravel()
     if not np.all(np.isfinite(a)):
         return "your gradient has NaN or inf entries."
@@ -255,6 +255,17 @@ def mismatch_hint(analytic: np.ndarray, numerical: np.ndarray, pattern: Any = No
             return f"your gradient is {k:.4g} x the right one in every component: {what}"
     off = np.abs(a - n) > 1e-4 * max(scale, 1e-12)
     return f"{int(off.sum())} of {off.size} components are off."
+
+
+def _student_sentence(pattern: Any) -> str:
+    """The pattern's sentence, ending in a full stop. For a "zero" pattern the positions are
+    replaced by their count: where the reference gradient is zero is part of the answer."""
+    text = str(pattern).rstrip()
+    where = getattr(pattern, "where", None)
+    if where is not None and getattr(pattern, "kind", None) == "zero":
+        axis = getattr(where, "axis", "components")
+        text = text.replace(str(where), f"{len(where)} {axis}")
+    return text if text.endswith((".", "?", "!")) else text + "."
 
 
 def check_gradient(values: Any, f: Callable[[Any], float], theta: Any, *, name: str,
