@@ -123,20 +123,20 @@ def bug_exercise(name: str, seed: int = 0, n: int = 16):
     return model, check_model(bugs.inject(model, name), X, y), X, y
 
 
-MYSTERY_BUGS = ("wrong_transpose", "bias_grad_wrong_axis")
-"""The bugs behind notebook 04's mysteries 1 and 2 (don't read this before trying!)."""
+MYSTERY_BUGS = ("wrong_transpose", "bias_grad_wrong_axis", "l2_missing_in_gradient")
+"""The bugs behind notebook 04's mysteries 1 to 3 (don't read this before trying!)."""
 
 
 def mystery_bug(number: int, seed: int = 0):
-    """Notebook 04's mystery ``number`` (1 or 2): :func:`bug_exercise` of a bug it does not name.
+    """Notebook 04's mystery ``number`` (1 to 3): :func:`bug_exercise` of a bug it does not name.
 
     Returns
     -------
     model, report, X, y
         As for :func:`bug_exercise`.
     """
-    if number not in (1, 2):
-        raise ValueError(f"mystery_bug(number) takes 1 or 2, got {number!r}")
+    if number not in range(1, len(MYSTERY_BUGS) + 1):
+        raise ValueError(f"mystery_bug(number) takes 1 to {len(MYSTERY_BUGS)}, got {number!r}")
     return bug_exercise(MYSTERY_BUGS[number - 1], seed=seed)
 
 
