@@ -10,6 +10,7 @@ function, same arguments, same seeds.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -220,6 +221,24 @@ def demo(figures: str | Path | None = DEMO_FIGURES) -> None:
     print(f"demo finished in {time.perf_counter() - start:.1f} s")
 
 
+def _writable_folder(folder: str | Path, option: str) -> str | None:
+    """None if ``folder`` can be made and written to; else what is wrong, naming the option.
+
+    Checked before the demo runs, so a bad folder is reported at once, not after a minute of
+    output ending in a traceback.
+    """
+    path = Path(folder)
+    for parent in [path, *path.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                return (f"{option} {folder}: {parent} is a file, not a folder; choose another "
+                        "folder")
+            if not os.access(parent, os.W_OK):
+                return f"{option} {folder}: cannot write in {parent}; choose another folder"
+            return None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gradcheck-edu", description="gradcheck_edu: the "
                                      "demo and the course figures")
@@ -248,6 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--json", action="store_true", help="JSON: {total, max, questions}; one "
                    "object per line for several submissions")
     args = parser.parse_args(argv)
+    folder = {"figures": ("--out", getattr(args, "out", None)),
+              "demo": ("--figures", None if getattr(args, "no_figures", False)
+                       else getattr(args, "figures", None)),
+              "assignments": ("--out", getattr(args, "out", None))}.get(args.command)
+    if folder and folder[1] is not None:
+        problem = _writable_folder(folder[1], folder[0])
+        if problem:
+            parser.error(problem)
     if args.command == "assignments":
         return _assignments(args)
     if args.command == "figures":

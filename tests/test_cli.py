@@ -101,3 +101,14 @@ def test_import_is_light():
             "'gradcheck_edu.plots') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+@pytest.mark.parametrize("argv", [["demo", "--figures"], ["figures", "--out"]])
+def test_a_figure_folder_under_a_file_is_refused_before_anything_runs(tmp_path, argv, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SystemExit) as exc:
+        main(argv + [str(blocker / "figs")])
+    assert exc.value.code == 2
+    err = capsys.readouterr()
+    assert "is a file, not a folder" in err.err and "Gradient check" not in err.out
