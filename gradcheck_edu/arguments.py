@@ -39,6 +39,13 @@ def check_arguments(f: Any, grad: Any, theta: Any, call: str = "gradient_check")
     if callable(theta):
         raise TypeError(f"theta is a function; it should be the parameters. {order}: did you "
                         "swap grad and theta?")
+    if isinstance(theta, np.ndarray) and np.issubdtype(theta.dtype, np.integer):
+        # numerical_gradient copies it to float64, but an f that reads the caller's array
+        # through a closure (as a model does) would never see a step, and a right gradient
+        # would be called WRONG
+        raise TypeError(f"theta is an integer array ({theta.dtype}): a step of eps cannot be "
+                        "taken in it. Store parameters as floats: theta = "
+                        "theta.astype(np.float64)")
     _check_no_number_lists(theta, "theta")
 
 

@@ -96,9 +96,10 @@ def truncation_allowance(est: Estimate, analytic: np.ndarray, noise: np.ndarray,
     is not a kink), at most :data:`MAX_TRUNCATION_CHECKS` of them, smallest mismatch first, two
     more calls at ``x +- h/2`` give the central difference with step h/2; it differs from the
     one with step h by 3/4 of the truncation error at h, so that error is
-    ``4/3 |D(h) - D(h/2)|``. The allowance is twice that (the estimate is itself a difference
-    of estimates); zero elsewhere. ``analytic``, ``noise`` and ``kinks`` are those of the
-    components at ``positions`` of the estimate (all of them by default).
+    ``4/3 |D(h) - D(h/2)|``, counting only the part of that difference above the round-off of
+    both (``3 noise``: D(h/2) has twice D(h)'s). The allowance is twice that (the estimate is
+    itself a difference of estimates); zero elsewhere. ``analytic``, ``noise`` and ``kinks``
+    are those of the components at ``positions`` of the estimate (all of them by default).
     """
     positions = np.arange(len(est.grad)) if positions is None else positions
     allowance = np.zeros(len(positions))
@@ -112,5 +113,8 @@ def truncation_allowance(est: Estimate, analytic: np.ndarray, noise: np.ndarray,
     pos = pos[np.argsort(mismatch[pos], kind="stable")[:MAX_TRUNCATION_CHECKS]]
     half, moves = est.evaluate(positions[pos], (0.5, -0.5))
     d_half = (half[:, 0] - half[:, 1]) / (moves[:, 0] - moves[:, 1])
-    allowance[pos] = 2 * (4 / 3) * np.abs(grad[pos] - d_half)
+    # D(h/2) carries twice D(h)'s round-off: only the part of the difference above both is
+    # truncation (in float32, most of it is round-off, which a smaller step makes worse)
+    excess = np.abs(grad[pos] - d_half) - 3 * noise[pos]
+    allowance[pos] = 2 * (4 / 3) * np.maximum(excess, 0.0)
     return allowance

@@ -72,14 +72,17 @@ def check_method(method: str) -> None:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 
-def default_step(theta: Any, method: str = "central") -> np.ndarray:
-    """The textbook step for ``method`` in float64, scaled by ``max(1, |theta_i|)``.
+def default_step(theta: Any, method: str = "central", dtype: Any = np.float64) -> np.ndarray:
+    """The textbook step for ``method`` at the precision ``dtype``, scaled by ``max(1, |theta_i|)``.
 
     Parameters
     ----------
     theta : array_like
         Values at which the derivative is wanted.
     method : {"forward", "backward", "central", "richardson", "complex"}
+    dtype : float dtype
+        The precision theta is stored in. In float32 (``eps32 = 1.2e-7``) the same balance
+        gives ``eps32**(1/3) = 4.9e-3`` for central differences, not float64's 6e-6.
 
     Returns
     -------
@@ -96,7 +99,12 @@ def default_step(theta: Any, method: str = "central") -> np.ndarray:
     central, ``7e-4`` for the fourth-order stencil.
     """
     check_method(method)
-    rel = COMPLEX_STEP if method == "complex" else STENCILS[method][1]
+    if method == "complex":
+        rel = COMPLEX_STEP
+    else:
+        order = STENCILS[method][0]
+        resolution = max(float(np.finfo(dtype).eps), EPS)
+        rel = STENCILS[method][1] if resolution == EPS else resolution ** (1 / (order + 1))
     return rel * np.maximum(1.0, np.abs(np.asarray(theta, dtype=np.float64)))
 
 
@@ -119,12 +127,14 @@ def steps_for(target: Any, leaf: np.ndarray, flat: np.ndarray, eps: float | None
     give |theta_i| and its ``label`` names a component where eps is below the float's
     resolution."""
     if eps is None:
-        values = np.empty(leaf.size)
+        steps = np.empty(leaf.size)
         for k, arr in enumerate(target.arrays):
             pos = np.flatnonzero(leaf == k)
             if pos.size:
-                values[pos] = np.abs(np.asarray(arr).reshape(-1)[flat[pos]])
-        return default_step(values, method)
+                dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64
+                steps[pos] = default_step(np.abs(np.asarray(arr).reshape(-1)[flat[pos]]),
+                                          method, dtype)
+        return steps
     eps = check_eps(eps)
     if method != "complex":
         for k, arr in enumerate(target.arrays):

@@ -38,6 +38,9 @@ class Verdict(enum.IntEnum):
     SUSPICIOUS = 3
     WRONG = 4
 
+    def __str__(self) -> str:
+        return self.name  # print(report.verdict) shows EXCELLENT, not 0
+
     @property
     def explanation(self) -> str:
         return _EXPLANATIONS[self]

@@ -315,3 +315,36 @@ def test_train_without_an_optimizer_says_so():
     X, y = ge.datasets.spiral(10, 2, seed=0)
     with pytest.raises(TypeError, match="optimizer with step"):
         ge.nn.train(ge.nn.MLP([2, 4, 2]), X, y, None)
+
+
+def test_float32_with_its_own_default_step_tells_right_from_wrong():
+    # eps=None takes the step for the precision theta is stored in: 4.9e-3 in float32
+    assert ge.default_step(1.0, dtype=np.float32) == pytest.approx(np.finfo(np.float32).eps
+                                                                    ** (1 / 3))
+    w = np.array([0.5, -0.25, 0.75, 1.2], dtype=np.float32)
+
+    def f(t):
+        return float(np.sum(np.sin(t.astype(np.float32)) ** 2))
+
+    def g(t):
+        return 2 * np.sin(t) * np.cos(t)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ge.PrecisionWarning)
+        tiny = ge.gradient_check(f, lambda t: -g(t), w, eps=1e-6)
+        right = ge.gradient_check(f, g, w, eps=None)
+        sign = ge.gradient_check(f, lambda t: -g(t), w, eps=None)
+    assert tiny.verdict is Verdict.CANNOT_TELL and "eps=None" in str(tiny)
+    assert "smaller eps" not in str(tiny)  # float32 round-off is not taken for truncation
+    assert right.verdict is not Verdict.WRONG and sign.verdict is Verdict.WRONG
+    assert sign.per_parameter["theta"].pattern.kind == "sign"
+
+
+def test_integer_parameters_are_refused_by_the_checks():
+    wi = np.arange(3)
+    with pytest.raises(TypeError, match="integer array"):
+        ge.gradient_check(lambda t: float(np.sum(wi**2)), lambda t: 2 * wi, wi)
+
+
+def test_a_verdict_prints_its_name():
+    assert str(Verdict.EXCELLENT) == "EXCELLENT" and f"{Verdict.WRONG}" == "WRONG"
