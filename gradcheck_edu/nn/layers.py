@@ -150,6 +150,13 @@ class Dropout(Layer):
     def freeze(self, seed=0) -> None:
         self.frozen_seed, self._frozen = seed, {}
 
+    def frozen_mask(self, shape: tuple, dtype=np.float64) -> np.ndarray:
+        """The mask every forward of an input of ``shape`` uses while frozen (a ValueError
+        if not frozen): zeros and ``1 / (1 - p)``, shape ``shape``."""
+        if self.frozen_seed is None:
+            raise ValueError("the dropout mask is not frozen: call freeze(seed) first")
+        return self._mask(tuple(shape), np.dtype(dtype))
+
     def unfreeze(self) -> None:
         self.frozen_seed, self._frozen = None, {}
 
