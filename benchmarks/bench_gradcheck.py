@@ -4,8 +4,9 @@ F is one loss evaluation of the model, measured in the same run. A plain central
 costs 2n*F; each way of checking is reported as a multiple of that, with its relative error
 against the analytic (backprop) gradient.
 
-    python benchmarks/bench_gradcheck.py            # both problems of the issue
+    python benchmarks/bench_gradcheck.py            # both problems, then batch norm and dropout
     python benchmarks/bench_gradcheck.py --quick    # tiny problems, seconds (a smoke run)
+    python benchmarks/bench_gradcheck.py --variants-only   # only batch norm and dropout
 
 Ways compared:
   course loop     flatten theta, copy, unflatten into the model for every evaluation
@@ -19,6 +20,10 @@ Ways compared:
   structured      check_model(fast=True): cached activations, rank-1 updates, series
   sampled/dir.    check_model(n_samples=100) (default path and fast=False) and
                   directional_check: cost independent of n beyond one backprop
+
+Then the models the notebooks use to show that batch norm and dropout are hard to check,
+MLP([64, 64, 64, 10]) at batch 128 with batchnorm=True, and with dropout=0.2 (mask frozen): the
+generic path (against its bare loop, as above) and the structure-aware path, side by side.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from gradcheck_edu.estimate import Estimate
 from gradcheck_edu.nn import MLP
 
 EPS = 1e-6
+HEADER = f"{'way':<16}{'time (s)':>10}{'F (ms)':>9}{'x 2n*F':>9}{'rel. error vs backprop':>25}"
 
 
 def loss_time(model, X, y, repeats=5, seconds=0.5):
@@ -61,9 +67,10 @@ def timed(fn):
     return time.perf_counter() - t, out
 
 
-def problem(sizes, batch, seed=0):
+def problem(sizes, batch, seed=0, **options):
     rng = np.random.default_rng(seed)
-    model = MLP(sizes, activation="tanh", loss="softmax_cross_entropy", seed=seed)
+    model = MLP(sizes, activation="tanh", loss="softmax_cross_entropy", seed=seed, **options)
+    model.freeze_dropout(seed)  # no dropout layers: nothing to freeze
     X = rng.standard_normal((batch, sizes[0]))
     y = rng.integers(0, sizes[-1], batch)
     return model, X, y
@@ -253,7 +260,7 @@ def run(sizes, batch, chunks=8, f_block=0.3):
     print("ratio = time / 2n*F, with F measured just before and just after each way (their mean;")
     print("F drifts during a long run); for 'generic', 2n*F is a bare in-place loop of the same")
     print(f"2n loss calls, interleaved with it in {chunks} chunks.")
-    print(f"{'way':<16}{'time (s)':>10}{'F (ms)':>9}{'x 2n*F':>9}{'rel. error vs backprop':>25}")
+    print(HEADER)
 
     def line(name, seconds, F_used, rel, note=""):
         rel_txt = f"{rel:.2e}" if rel is not None else "-"
@@ -318,6 +325,43 @@ def run(sizes, batch, chunks=8, f_block=0.3):
               f"{rep.relative_error:.2e}  {rep.verdict.name}", flush=True)
 
 
+def variants(sizes, batch, chunks=8, f_block=0.3):
+    """Batch norm and frozen dropout: the generic and the structure-aware path side by side."""
+    for label, options in (("batchnorm=True", {"batchnorm": True}),
+                           ("dropout=0.2, frozen", {"dropout": 0.2})):
+        variant(label, options, sizes, batch, chunks, f_block)
+
+
+def variant(label, options, sizes, batch, chunks, f_block):
+    model, X, y = problem(sizes, batch, **options)
+    n = sum(v.size for v in model.params.values())
+    _, grads = model.loss_and_grads(X, y)
+    analytic = np.concatenate([grads[k].ravel() for k in model.params])
+    F = loss_time(model, X, y, seconds=f_block)
+    print(f"\nMLP({sizes}), tanh, {label}, softmax cross-entropy, batch {batch}, float64: "
+          f"n = {n}, F = {F * 1e3:.3f} ms, 2n*F = {2 * n * F:.2f} s")
+    print(HEADER)
+    t_generic, t_bare, ratios, generic = generic_interleaved(model, X, y, chunks, analytic)
+    F_bare = t_bare / (2 * n)
+    print(f"{'generic':<16}{t_generic:>10.2f}{F_bare * 1e3:>9.3f}"
+          f"{t_generic / t_bare:>9.3f}{generic.relative_error:>25.2e}  "
+          f"{generic.verdict.name}; bare loop {t_bare:.2f} s; {chunks} interleaved chunks, "
+          f"ratio median {statistics.median(ratios):.3f}", flush=True)
+    F_before = loss_time(model, X, y, repeats=3, seconds=f_block)
+    seconds, fast = timed(lambda: ge.check_model(model, X, y, eps=EPS, fast=True))
+    F_around = 0.5 * (F_before + loss_time(model, X, y, repeats=3, seconds=f_block))
+    print(f"{'structured':<16}{seconds:>10.2f}{F_around * 1e3:>9.3f}"
+          f"{seconds / (2 * n * F_around):>9.3f}{fast.relative_error:>25.2e}  "
+          f"{fast.verdict.name}", flush=True)
+    same = {k: p.verdict for k, p in fast.per_parameter.items()} == \
+        {k: p.verdict for k, p in generic.per_parameter.items()}
+    apart = ge.relative_error(ge.flatten(fast.numerical)[0],
+                              ge.flatten(generic.numerical)[0])
+    print(f"structured vs generic: numerical gradients differ by {apart:.2e} (relative); "
+          f"verdicts {fast.verdict.name} / {generic.verdict.name}, per parameter "
+          f"{'identical' if same else 'DIFFERENT'}")
+
+
 def roundoff(sizes, batch, n_components=200):
     """How far each float64 estimate is from the exact value of its own formula.
 
@@ -377,17 +421,24 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny problems: a smoke run")
     parser.add_argument("--roundoff-only", action="store_true",
                         help="only the round-off of each estimate (extended-precision reference)")
+    parser.add_argument("--variants-only", action="store_true",
+                        help="only the batch-norm and dropout models")
     args = parser.parse_args(argv)
     if args.quick:
         problems, chunks, f_block, n_round = (([8, 16, 16, 4], 32), ([20, 10, 4], 16)), 2, 0.02, 20
+        variant = ([8, 16, 16, 4], 32)
     else:
         problems, chunks, f_block, n_round = (([64, 128, 128, 10], 256), ([784, 100, 10], 64)), \
             32, 0.3, 200
-    if not args.roundoff_only:
+        variant = ([64, 64, 64, 10], 128)
+    if not (args.roundoff_only or args.variants_only):
         for sizes, batch in problems:
             run(sizes, batch, chunks=chunks, f_block=f_block)
-    for sizes, batch in problems:
-        roundoff(sizes, batch, n_components=n_round)
+    if not args.roundoff_only:
+        variants(*variant, chunks=chunks if args.quick else 16, f_block=f_block)
+    if not args.variants_only:
+        for sizes, batch in problems:
+            roundoff(sizes, batch, n_components=n_round)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Layer", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Dropout", "BatchNorm1d"]
+__all__ = ["Layer", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Dropout", "BatchNorm1d",
+           "reuse"]
+
+
+def reuse(old: np.ndarray | None, shape: tuple, dtype) -> np.ndarray:
+    """``old`` if it has this shape and dtype, else a new empty array: a work array kept
+    between calls (a fresh large array per call costs more than the pass that fills it)."""
+    if old is not None and old.shape == shape and old.dtype == dtype:
+        return old
+    return np.empty(shape, dtype)
 
 
 class Layer:
@@ -78,31 +87,51 @@ class Linear(Layer):
 
 
 class ReLU(Layer):
-    """``max(x, 0)``."""
+    """``max(x, 0)``.
+
+    ``inplace=True`` (how :class:`~gradcheck_edu.nn.MLP` builds it, as
+    ``torch.nn.ReLU(inplace=True)``) writes the output over the input and, in backward, ``dx``
+    over ``dout``: one pass each and no new array. Only for inputs nothing else keeps.
+    """
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+        self.mask = None
 
     def forward(self, x, training=True):
-        self.mask = x > 0
-        return x * self.mask
+        self.mask = np.greater(x, 0, out=reuse(self.mask, x.shape, bool))
+        return np.multiply(x, self.mask, out=x if self.inplace else None)
 
     def backward(self, dout):
         # d relu(x)/dx = 1 if x > 0 else 0
-        return dout * self.mask
+        return np.multiply(dout, self.mask, out=dout if self.inplace else None)
+
+    def __repr__(self):
+        return "ReLU(inplace=True)" if self.inplace else "ReLU()"
 
 
 class LeakyReLU(Layer):
-    """``x`` for ``x > 0``, ``slope * x`` otherwise (slope 0.01)."""
+    """``x`` for ``x > 0``, ``slope * x`` otherwise (slope 0.01); ``inplace`` as for ReLU."""
 
-    def __init__(self, slope: float = 0.01):
+    def __init__(self, slope: float = 0.01, inplace: bool = False):
         super().__init__()
-        self.slope = slope
+        self.slope, self.inplace = slope, inplace
+        self.flat = None  # where x is not > 0: the slope applies
 
     def forward(self, x, training=True):
-        self.mask = x > 0
-        return np.where(self.mask, x, self.slope * x)
+        self.flat = np.logical_not(np.greater(x, 0, out=reuse(self.flat, x.shape, bool)),
+                                   out=self.flat)
+        out = x if self.inplace else x.copy()
+        return np.multiply(out, self.slope, out=out, where=self.flat)
 
     def backward(self, dout):
         # d/dx = 1 if x > 0 else slope
-        return dout * np.where(self.mask, 1.0, self.slope).astype(dout.dtype, copy=False)
+        dx = dout if self.inplace else dout.copy()
+        return np.multiply(dx, self.slope, out=dx, where=self.flat)
+
+    def __repr__(self):
+        return f"LeakyReLU(slope={self.slope}" + (", inplace=True)" if self.inplace else ")")
 
 
 class Tanh(Layer):

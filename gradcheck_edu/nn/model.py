@@ -108,7 +108,10 @@ class MLP:
                 if batchnorm:
                     self._add(BatchNorm1d(sizes[k], dtype=self.dtype),
                               {"gamma": f"gamma{k}", "beta": f"beta{k}"})
-                self.layers.append(ACTIVATIONS[activation]())
+                # in place: the activation overwrites the output of the layer before it, which
+                # nothing else keeps (Linear keeps its input, BatchNorm1d its xhat)
+                act = ACTIVATIONS[activation]
+                self.layers.append(act(inplace=True) if act in (ReLU, LeakyReLU) else act())
                 if dropout > 0:
                     self.layers.append(Dropout(dropout, rng=rng.integers(2**32)))
 
@@ -221,8 +224,8 @@ class MLP:
         acts = []
         for layer in self.layers:
             a = layer.forward(a, training=training)
-            if return_activations:
-                acts.append(a)
+            if return_activations:  # a copy: an in-place activation overwrites its input
+                acts.append(a.copy())
         return (a, acts) if return_activations else a
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
