@@ -112,26 +112,19 @@ class ReLU(Layer):
 
 
 class LeakyReLU(Layer):
-    """``x`` for ``x > 0``, ``slope * x`` otherwise (slope 0.01); ``inplace`` as for ReLU."""
+    """``x`` for ``x > 0``, ``slope * x`` otherwise (slope 0.01)."""
 
-    def __init__(self, slope: float = 0.01, inplace: bool = False):
+    def __init__(self, slope: float = 0.01):
         super().__init__()
-        self.slope, self.inplace = slope, inplace
-        self.flat = None  # where x is not > 0: the slope applies
+        self.slope = slope
 
     def forward(self, x, training=True):
-        self.flat = np.logical_not(np.greater(x, 0, out=reuse(self.flat, x.shape, bool)),
-                                   out=self.flat)
-        out = x if self.inplace else x.copy()
-        return np.multiply(out, self.slope, out=out, where=self.flat)
+        self.mask = x > 0
+        return np.where(self.mask, x, self.slope * x)
 
     def backward(self, dout):
         # d/dx = 1 if x > 0 else slope
-        dx = dout if self.inplace else dout.copy()
-        return np.multiply(dx, self.slope, out=dx, where=self.flat)
-
-    def __repr__(self):
-        return f"LeakyReLU(slope={self.slope}" + (", inplace=True)" if self.inplace else ")")
+        return dout * np.where(self.mask, 1.0, self.slope).astype(dout.dtype, copy=False)
 
 
 class Tanh(Layer):

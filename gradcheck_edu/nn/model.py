@@ -108,10 +108,10 @@ class MLP:
                 if batchnorm:
                     self._add(BatchNorm1d(sizes[k], dtype=self.dtype),
                               {"gamma": f"gamma{k}", "beta": f"beta{k}"})
-                # in place: the activation overwrites the output of the layer before it, which
-                # nothing else keeps (Linear keeps its input, BatchNorm1d its xhat)
+                # ReLU in place: it overwrites the output of the layer before it, which nothing
+                # else keeps (Linear keeps its input, BatchNorm1d its xhat)
                 act = ACTIVATIONS[activation]
-                self.layers.append(act(inplace=True) if act in (ReLU, LeakyReLU) else act())
+                self.layers.append(act(inplace=True) if act is ReLU else act())
                 if dropout > 0:
                     self.layers.append(Dropout(dropout, rng=rng.integers(2**32)))
 

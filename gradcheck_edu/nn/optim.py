@@ -16,11 +16,6 @@ __all__ = [
 ]
 
 
-# Elements per block of SGD's update: a 256 KB block of lr * g stays in the L2 cache until it is
-# subtracted from p.
-UPDATE_BLOCK = 32768
-
-
 def clip_grad_value(grads: dict, clip_value: float) -> dict:
     """Clip every gradient entry to ``[-clip_value, clip_value]``, in place."""
     for g in grads.values():
@@ -74,13 +69,6 @@ class _Optimizer:
             bufs = self._buffers[name] = [np.empty_like(p) for _ in range(count)]
         return bufs
 
-    def _block(self, dtype) -> np.ndarray:
-        """A work array of ``UPDATE_BLOCK`` elements of ``dtype``, kept between steps."""
-        key = ("block", np.dtype(dtype))
-        if key not in self._buffers:
-            self._buffers[key] = np.empty(UPDATE_BLOCK, dtype)
-        return self._buffers[key]
-
     def _prepare(self, params: dict, grads: dict) -> dict:
         missing = [k for k in params if k not in grads]
         if missing:
@@ -127,13 +115,9 @@ class SGD(_Optimizer):
                     self.state[k] += g
                 buf = self.state[k]
                 g = g + self.momentum * buf if self.nesterov else buf
-            # p -= lr * g, block by block: each block of lr * g is subtracted while it is still in
-            # cache, so the update reads g and p once and writes p once
-            pf, gf = p.reshape(-1), np.asarray(g).reshape(-1)
-            step = self._block(p.dtype)
-            for s in range(0, pf.size, UPDATE_BLOCK):
-                block = np.multiply(gf[s:s + UPDATE_BLOCK], self.lr, out=step[:pf.size - s])
-                pf[s:s + UPDATE_BLOCK] -= block
+            step = self._scratch(k, p, 1)[0]  # lr * g, without a fresh temporary each step
+            np.multiply(g, self.lr, out=step)
+            p -= step
 
 
 class Adam(_Optimizer):
