@@ -7,6 +7,7 @@ against the analytic (backprop) gradient.
     python benchmarks/bench_gradcheck.py            # both problems, then batch norm and dropout
     python benchmarks/bench_gradcheck.py --quick    # tiny problems, seconds (a smoke run)
     python benchmarks/bench_gradcheck.py --variants-only   # only batch norm and dropout
+    python benchmarks/bench_gradcheck.py --structured-only # all but the ways costing ~2n*F
 
 Ways compared:
   course loop     flatten theta, copy, unflatten into the model for every evaluation
@@ -268,7 +269,9 @@ def compare(fast, generic):
             f"verdicts {fast.verdict.name} / {generic.verdict.name}, per parameter {per}")
 
 
-def run(sizes, batch, chunks=8, f_block=0.3):
+def run(sizes, batch, chunks=8, f_block=0.3, slow=True):
+    """Every way on one problem; ``slow=False`` times only the structure-aware path and the
+    checks whose cost does not grow with n."""
     model, X, y = problem(sizes, batch)
     n = sum(v.size for v in model.params.values())
     F = loss_time(model, X, y, seconds=f_block)
@@ -298,6 +301,27 @@ def run(sizes, batch, chunks=8, f_block=0.3):
     def rel(g):
         return ge.relative_error(g, analytic)
 
+    if slow:
+        generic = slow_ways(model, X, y, chunks, analytic, way, line, rel)
+    else:
+        print("(course loop, generic, scipy fprime, torch slow: not run, --structured-only)")
+    # Peak memory in a run of its own: tracemalloc slows every allocation, so the timed run is
+    # not traced.
+    tracemalloc.start()
+    ge.check_model(model, X, y, eps=EPS, fast=True)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    fast = way("structured", lambda: ge.check_model(model, X, y, eps=EPS, fast=True),
+               lambda r: r.relative_error,
+               lambda r: f"{r.verdict.name}, peak extra memory {peak / 2**20:.0f} MB")
+    if slow:
+        print(compare(fast, generic))
+    independent_of_n(model, X, y, grads, F)
+
+
+def slow_ways(model, X, y, chunks, analytic, way, line, rel):
+    """The ways that cost about 2n loss evaluations; returns the generic path's report."""
+    n = analytic.size
     way("course loop", lambda: course_loop(model, X, y), rel,
         lambda g: "flatten/unflatten per evaluation")
     t_generic, t_bare, ratios, generic = generic_interleaved(model, X, y, chunks, analytic)
@@ -314,17 +338,10 @@ def run(sizes, batch, chunks=8, f_block=0.3):
     else:
         way("torch slow", lambda: torch_slow(model, X, y), lambda out: rel(out[1]),
             lambda out: f"gradcheck returned {out[0]}; {out[2]}")
-    # Peak memory in a run of its own: tracemalloc slows every allocation, so the timed run is
-    # not traced.
-    tracemalloc.start()
-    ge.check_model(model, X, y, eps=EPS, fast=True)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    fast = way("structured", lambda: ge.check_model(model, X, y, eps=EPS, fast=True),
-               lambda r: r.relative_error,
-               lambda r: f"{r.verdict.name}, peak extra memory {peak / 2**20:.0f} MB")
-    print(compare(fast, generic))
+    return generic
 
+
+def independent_of_n(model, X, y, grads, F):
     # Sampled and directional checks: cost independent of n, beyond one backprop.
     B = statistics.median(timed(lambda: model.loss_and_grads(X, y))[0] for _ in range(5))
     print(f"cost independent of n (one backprop = {B * 1e3:.2f} ms = {B / F:.1f} F):")
@@ -432,6 +449,9 @@ def main(argv=None):
                         help="only the round-off of each estimate (extended-precision reference)")
     parser.add_argument("--variants-only", action="store_true",
                         help="only the batch-norm and dropout models")
+    parser.add_argument("--structured-only", action="store_true",
+                        help="on the two problems, only the structure-aware path and the checks "
+                             "whose cost does not grow with n (minutes instead of ten)")
     args = parser.parse_args(argv)
     if args.quick:
         problems, chunks, f_block, n_round = (([8, 16, 16, 4], 32), ([20, 10, 4], 16)), 2, 0.02, 20
@@ -442,7 +462,7 @@ def main(argv=None):
         variant = ([64, 64, 64, 10], 128)
     if not (args.roundoff_only or args.variants_only):
         for sizes, batch in problems:
-            run(sizes, batch, chunks=chunks, f_block=f_block)
+            run(sizes, batch, chunks=chunks, f_block=f_block, slow=not args.structured_only)
     if not args.roundoff_only:
         variants(*variant, chunks=chunks if args.quick else 16, f_block=f_block)
     if not args.variants_only:
