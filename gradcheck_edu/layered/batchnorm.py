@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .products import matmul_rows
+
 __all__ = ["Rank1BatchNorm", "SERIES_LIMIT"]
 
 # |dy| at which the next term of the Taylor series, after the cube or after the square, is 1e-16
@@ -54,7 +56,7 @@ class Rank1BatchNorm:
         for input moves ``da`` (P, N) along rows ``w`` (P, width) of the weights."""
         n = da.shape[1]
         u = da - da.mean(axis=1, keepdims=True)
-        e = u @ self.S
+        e = matmul_rows(u, self.S)
         e *= 2 / n
         e += w * (np.einsum("pn,pn->p", u, u) / n)[:, None]
         e *= w

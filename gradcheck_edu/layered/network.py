@@ -25,6 +25,7 @@ import numpy as np
 from .activations import activation, is_smooth, series
 from .batchnorm import Rank1BatchNorm
 from .losses import cross_entropy_inplace, data_loss, data_loss_change
+from .products import matmul_rows
 
 __all__ = ["Network", "DenseLayer", "CHUNK_BYTES"]
 
@@ -308,8 +309,8 @@ class Network:
         # a buffer slot that ``da`` is not in
         slot = next(s for s in (0, 1) if not np.may_share_memory(self._work[s], da))
         dz = self.buffer(da.shape[:-1] + (W_next.shape[1],), slot)
-        # one (P*N, width) product: faster than P stacked ones
-        np.matmul(da.reshape(-1, da.shape[-1]), W_next, out=dz.reshape(-1, dz.shape[-1]))
+        # one (P*N, width) product, in single-threaded row blocks (see products)
+        matmul_rows(da.reshape(-1, da.shape[-1]), W_next, out=dz.reshape(-1, dz.shape[-1]))
         return self.propagate(m + 1, dz)
 
     def coefficients(self, k: int) -> tuple[np.ndarray, ...]:
