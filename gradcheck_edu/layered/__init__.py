@@ -60,7 +60,9 @@ never imports a model class.
 Modules, in reading order: :mod:`~gradcheck_edu.layered.activations` (the activations and their
 series), :mod:`~gradcheck_edu.layered.losses` (losses and loss changes from increments),
 :mod:`~gradcheck_edu.layered.network` (the cached forward pass and how increments travel),
-:mod:`~gradcheck_edu.layered.perturbations` (:class:`LayeredLoss`: perturbations by column).
+:mod:`~gradcheck_edu.layered.batchnorm` (a batch-norm layer after a rank-1 update),
+:mod:`~gradcheck_edu.layered.perturbations` (:class:`LayeredLoss`: perturbations by column);
+:mod:`~gradcheck_edu.layered.products` issues the mid-size matrix products on one thread.
 """
 
 from __future__ import annotations
