@@ -4,8 +4,10 @@ F is one loss evaluation of the model, measured in the same run. A plain central
 costs 2n*F; each way of checking is reported as a multiple of that, with its relative error
 against the analytic (backprop) gradient.
 
-    python benchmarks/bench_gradcheck.py            # both problems of the issue
+    python benchmarks/bench_gradcheck.py            # both problems, then batch norm and dropout
     python benchmarks/bench_gradcheck.py --quick    # tiny problems, seconds (a smoke run)
+    python benchmarks/bench_gradcheck.py --variants-only   # only batch norm and dropout
+    python benchmarks/bench_gradcheck.py --structured-only # all but the ways costing ~2n*F
 
 Ways compared:
   course loop     flatten theta, copy, unflatten into the model for every evaluation
@@ -19,6 +21,10 @@ Ways compared:
   structured      check_model(fast=True): cached activations, rank-1 updates, series
   sampled/dir.    check_model(n_samples=100) (default path and fast=False) and
                   directional_check: cost independent of n beyond one backprop
+
+Then the models the notebooks use to show that batch norm and dropout are hard to check,
+MLP([64, 64, 64, 10]) at batch 128 with batchnorm=True, and with dropout=0.2 (mask frozen): the
+generic path (against its bare loop, as above) and the structure-aware path, side by side.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from gradcheck_edu.estimate import Estimate
 from gradcheck_edu.nn import MLP
 
 EPS = 1e-6
+HEADER = f"{'way':<16}{'time (s)':>10}{'F (ms)':>9}{'x 2n*F':>9}{'rel. error vs backprop':>25}"
 
 
 def loss_time(model, X, y, repeats=5, seconds=0.5):
@@ -61,9 +68,10 @@ def timed(fn):
     return time.perf_counter() - t, out
 
 
-def problem(sizes, batch, seed=0):
+def problem(sizes, batch, seed=0, **options):
     rng = np.random.default_rng(seed)
-    model = MLP(sizes, activation="tanh", loss="softmax_cross_entropy", seed=seed)
+    model = MLP(sizes, activation="tanh", loss="softmax_cross_entropy", seed=seed, **options)
+    model.freeze_dropout(seed)  # no dropout layers: nothing to freeze
     X = rng.standard_normal((batch, sizes[0]))
     y = rng.integers(0, sizes[-1], batch)
     return model, X, y
@@ -241,7 +249,29 @@ def torch_slow(model, X, y):
 # --------------------------------------------------------------------------- the table
 
 
-def run(sizes, batch, chunks=8, f_block=0.3):
+def compare(fast, generic):
+    """How far apart the two paths' numbers are, and their verdicts, per parameter: identical,
+    or where they differ, which is the better resolved (each path is judged by its own
+    round-off, and the structure-aware path's is far smaller)."""
+    apart = ge.relative_error(ge.flatten(fast.numerical)[0], ge.flatten(generic.numerical)[0])
+    rows = [(k, p.verdict, generic.per_parameter[k].verdict)
+            for k, p in fast.per_parameter.items()]
+    better = [k for k, f, g in rows if f < g]
+    worse = [k for k, f, g in rows if f > g]
+    if worse:
+        per = f"DIFFERENT, structured worse on {', '.join(worse)}"
+    elif better:
+        per = (f"identical but for {', '.join(better)}, better resolved by the structured path "
+               f"(the generic one's round-off decides there)")
+    else:
+        per = "identical"
+    return (f"structured vs generic: numerical gradients differ by {apart:.2e} (relative); "
+            f"verdicts {fast.verdict.name} / {generic.verdict.name}, per parameter {per}")
+
+
+def run(sizes, batch, chunks=8, f_block=0.3, slow=True):
+    """Every way on one problem; ``slow=False`` times only the structure-aware path and the
+    checks whose cost does not grow with n."""
     model, X, y = problem(sizes, batch)
     n = sum(v.size for v in model.params.values())
     F = loss_time(model, X, y, seconds=f_block)
@@ -253,7 +283,7 @@ def run(sizes, batch, chunks=8, f_block=0.3):
     print("ratio = time / 2n*F, with F measured just before and just after each way (their mean;")
     print("F drifts during a long run); for 'generic', 2n*F is a bare in-place loop of the same")
     print(f"2n loss calls, interleaved with it in {chunks} chunks.")
-    print(f"{'way':<16}{'time (s)':>10}{'F (ms)':>9}{'x 2n*F':>9}{'rel. error vs backprop':>25}")
+    print(HEADER)
 
     def line(name, seconds, F_used, rel, note=""):
         rel_txt = f"{rel:.2e}" if rel is not None else "-"
@@ -271,6 +301,27 @@ def run(sizes, batch, chunks=8, f_block=0.3):
     def rel(g):
         return ge.relative_error(g, analytic)
 
+    if slow:
+        generic = slow_ways(model, X, y, chunks, analytic, way, line, rel)
+    else:
+        print("(course loop, generic, scipy fprime, torch slow: not run, --structured-only)")
+    # Peak memory in a run of its own: tracemalloc slows every allocation, so the timed run is
+    # not traced.
+    tracemalloc.start()
+    ge.check_model(model, X, y, eps=EPS, fast=True)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    fast = way("structured", lambda: ge.check_model(model, X, y, eps=EPS, fast=True),
+               lambda r: r.relative_error,
+               lambda r: f"{r.verdict.name}, peak extra memory {peak / 2**20:.0f} MB")
+    if slow:
+        print(compare(fast, generic))
+    independent_of_n(model, X, y, grads, F)
+
+
+def slow_ways(model, X, y, chunks, analytic, way, line, rel):
+    """The ways that cost about 2n loss evaluations; returns the generic path's report."""
+    n = analytic.size
     way("course loop", lambda: course_loop(model, X, y), rel,
         lambda g: "flatten/unflatten per evaluation")
     t_generic, t_bare, ratios, generic = generic_interleaved(model, X, y, chunks, analytic)
@@ -287,22 +338,10 @@ def run(sizes, batch, chunks=8, f_block=0.3):
     else:
         way("torch slow", lambda: torch_slow(model, X, y), lambda out: rel(out[1]),
             lambda out: f"gradcheck returned {out[0]}; {out[2]}")
-    # Peak memory in a run of its own: tracemalloc slows every allocation, so the timed run is
-    # not traced.
-    tracemalloc.start()
-    ge.check_model(model, X, y, eps=EPS, fast=True)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    fast = way("structured", lambda: ge.check_model(model, X, y, eps=EPS, fast=True),
-               lambda r: r.relative_error,
-               lambda r: f"{r.verdict.name}, peak extra memory {peak / 2**20:.0f} MB")
-    same = {k: p.verdict for k, p in fast.per_parameter.items()} == \
-        {k: p.verdict for k, p in generic.per_parameter.items()}
-    apart = ge.relative_error(ge.flatten(fast.numerical)[0], ge.flatten(generic.numerical)[0])
-    print(f"structured vs generic: numerical gradients differ by {apart:.2e} (relative); "
-          f"verdicts {fast.verdict.name} / {generic.verdict.name}, per parameter "
-          f"{'identical' if same else 'DIFFERENT'}")
+    return generic
 
+
+def independent_of_n(model, X, y, grads, F):
     # Sampled and directional checks: cost independent of n, beyond one backprop.
     B = statistics.median(timed(lambda: model.loss_and_grads(X, y))[0] for _ in range(5))
     print(f"cost independent of n (one backprop = {B * 1e3:.2f} ms = {B / F:.1f} F):")
@@ -316,6 +355,37 @@ def run(sizes, batch, chunks=8, f_block=0.3):
         seconds, rep = min((timed(fn) for _ in range(3)), key=lambda t: t[0])
         print(f"  {name:<20}{seconds:>8.3f} s = {seconds / F:7.1f} F   rel. error "
               f"{rep.relative_error:.2e}  {rep.verdict.name}", flush=True)
+
+
+def variants(sizes, batch, chunks=8, f_block=0.3):
+    """Batch norm and frozen dropout: the generic and the structure-aware path side by side."""
+    for label, options in (("batchnorm=True", {"batchnorm": True}),
+                           ("dropout=0.2, frozen", {"dropout": 0.2})):
+        variant(label, options, sizes, batch, chunks, f_block)
+
+
+def variant(label, options, sizes, batch, chunks, f_block):
+    model, X, y = problem(sizes, batch, **options)
+    n = sum(v.size for v in model.params.values())
+    _, grads = model.loss_and_grads(X, y)
+    analytic = np.concatenate([grads[k].ravel() for k in model.params])
+    F = loss_time(model, X, y, seconds=f_block)
+    print(f"\nMLP({sizes}), tanh, {label}, softmax cross-entropy, batch {batch}, float64: "
+          f"n = {n}, F = {F * 1e3:.3f} ms, 2n*F = {2 * n * F:.2f} s")
+    print(HEADER)
+    t_generic, t_bare, ratios, generic = generic_interleaved(model, X, y, chunks, analytic)
+    F_bare = t_bare / (2 * n)
+    print(f"{'generic':<16}{t_generic:>10.2f}{F_bare * 1e3:>9.3f}"
+          f"{t_generic / t_bare:>9.3f}{generic.relative_error:>25.2e}  "
+          f"{generic.verdict.name}; bare loop {t_bare:.2f} s; {chunks} interleaved chunks, "
+          f"ratio median {statistics.median(ratios):.3f}", flush=True)
+    F_before = loss_time(model, X, y, repeats=3, seconds=f_block)
+    seconds, fast = timed(lambda: ge.check_model(model, X, y, eps=EPS, fast=True))
+    F_around = 0.5 * (F_before + loss_time(model, X, y, repeats=3, seconds=f_block))
+    print(f"{'structured':<16}{seconds:>10.2f}{F_around * 1e3:>9.3f}"
+          f"{seconds / (2 * n * F_around):>9.3f}{fast.relative_error:>25.2e}  "
+          f"{fast.verdict.name}", flush=True)
+    print(compare(fast, generic))
 
 
 def roundoff(sizes, batch, n_components=200):
@@ -377,17 +447,27 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny problems: a smoke run")
     parser.add_argument("--roundoff-only", action="store_true",
                         help="only the round-off of each estimate (extended-precision reference)")
+    parser.add_argument("--variants-only", action="store_true",
+                        help="only the batch-norm and dropout models")
+    parser.add_argument("--structured-only", action="store_true",
+                        help="on the two problems, only the structure-aware path and the checks "
+                             "whose cost does not grow with n (minutes instead of ten)")
     args = parser.parse_args(argv)
     if args.quick:
         problems, chunks, f_block, n_round = (([8, 16, 16, 4], 32), ([20, 10, 4], 16)), 2, 0.02, 20
+        variant = ([8, 16, 16, 4], 32)
     else:
         problems, chunks, f_block, n_round = (([64, 128, 128, 10], 256), ([784, 100, 10], 64)), \
             32, 0.3, 200
-    if not args.roundoff_only:
+        variant = ([64, 64, 64, 10], 128)
+    if not (args.roundoff_only or args.variants_only):
         for sizes, batch in problems:
-            run(sizes, batch, chunks=chunks, f_block=f_block)
-    for sizes, batch in problems:
-        roundoff(sizes, batch, n_components=n_round)
+            run(sizes, batch, chunks=chunks, f_block=f_block, slow=not args.structured_only)
+    if not args.roundoff_only:
+        variants(*variant, chunks=chunks if args.quick else 16, f_block=f_block)
+    if not args.variants_only:
+        for sizes, batch in problems:
+            roundoff(sizes, batch, n_components=n_round)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from gradcheck_edu import bugs
 from gradcheck_edu.datasets import blobs, moons, spiral, xor
 from gradcheck_edu.nn import (
     MLP,
+    SGD,
     Adam,
     BatchNorm1d,
     Dropout,
@@ -451,3 +452,52 @@ def test_initial_loss_is_near_chance(activation, n_classes):
         model = MLP([10, 64, n_classes], activation=activation, seed=seed)
         ratios.append(model.loss(X, y) / np.log(n_classes))
     assert 0.8 < min(ratios) and max(ratios) < 1.35, ratios
+
+
+def _reference_training(model, X, y, lr, steps):
+    """A few SGD steps of the same network, written out plainly: fresh arrays everywhere."""
+    params = {k: v.copy() for k, v in model.params.items()}
+    L = len(model.layer_sizes) - 1
+    slope = 0.01 if model.activation == "leaky_relu" else 0.0
+    n = X.shape[0]
+    for _ in range(steps):
+        acts, zs = [X], []
+        for k in range(1, L + 1):
+            z = acts[-1] @ params[f"W{k}"] + params[f"b{k}"]
+            zs.append(z)
+            acts.append(np.where(z > 0, z, slope * z) if k < L else z)
+        out = acts[-1]
+        shifted = out - out.max(axis=1, keepdims=True)
+        p = np.exp(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)))
+        p[np.arange(n), y] -= 1
+        dz = p / n
+        grads = {}
+        for k in range(L, 0, -1):
+            grads[f"W{k}"] = acts[k - 1].T @ dz
+            grads[f"b{k}"] = dz.sum(axis=0)
+            if k > 1:
+                dz = (dz @ params[f"W{k}"].T) * np.where(zs[k - 2] > 0, 1.0, slope)
+        for k in params:
+            params[k] = params[k] - lr * grads[k]
+    return params
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-4)])
+def test_training_steps_equal_a_plain_reference(activation, dtype, rtol):
+    # The in-place ReLU and its reused mask change no arithmetic: three SGD steps give the
+    # reference's parameters up to rounding.
+    model = MLP([300, 130, 20, 4], activation=activation, seed=4, dtype=dtype)
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((32, 300)).astype(dtype)
+    y = rng.integers(0, 4, 32)
+    want = _reference_training(model, X, y, lr=0.5, steps=3)
+    opt = SGD(0.5)
+    for _ in range(3):
+        _, grads = model.loss_and_grads(X, y)
+        opt.step(model.params, grads)
+    for k, v in model.params.items():
+        assert v.dtype == dtype
+        moved = np.abs(want[k] - model.params[k]).max()
+        np.testing.assert_allclose(v, want[k], rtol=rtol, atol=rtol * np.abs(want[k]).max(),
+                                   err_msg=f"{k} (max difference {moved:.1e})")

@@ -12,6 +12,14 @@ import numpy as np
 __all__ = ["Layer", "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Dropout", "BatchNorm1d"]
 
 
+def reuse(old: np.ndarray | None, shape: tuple, dtype) -> np.ndarray:
+    """``old`` if it has this shape and dtype, else a new empty array: a work array kept
+    between calls (a fresh large array per call costs more than the pass that fills it)."""
+    if old is not None and old.shape == shape and old.dtype == dtype:
+        return old
+    return np.empty(shape, dtype)
+
+
 class Layer:
     """Base class: no parameters, identity in both directions."""
 
@@ -78,15 +86,28 @@ class Linear(Layer):
 
 
 class ReLU(Layer):
-    """``max(x, 0)``."""
+    """``max(x, 0)``.
+
+    ``inplace=True`` (how :class:`~gradcheck_edu.nn.MLP` builds it, as
+    ``torch.nn.ReLU(inplace=True)``) writes the output over the input and, in backward, ``dx``
+    over ``dout``: one pass each and no new array. Only for inputs nothing else keeps.
+    """
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+        self.mask = None
 
     def forward(self, x, training=True):
-        self.mask = x > 0
-        return x * self.mask
+        self.mask = np.greater(x, 0, out=reuse(self.mask, x.shape, bool))
+        return np.multiply(x, self.mask, out=x if self.inplace else None)
 
     def backward(self, dout):
         # d relu(x)/dx = 1 if x > 0 else 0
-        return dout * self.mask
+        return np.multiply(dout, self.mask, out=dout if self.inplace else None)
+
+    def __repr__(self):
+        return "ReLU(inplace=True)" if self.inplace else "ReLU()"
 
 
 class LeakyReLU(Layer):
@@ -149,6 +170,13 @@ class Dropout(Layer):
 
     def freeze(self, seed=0) -> None:
         self.frozen_seed, self._frozen = seed, {}
+
+    def frozen_mask(self, shape: tuple, dtype=np.float64) -> np.ndarray:
+        """The mask every forward of an input of ``shape`` uses while frozen (a ValueError
+        if not frozen): zeros and ``1 / (1 - p)``, shape ``shape``."""
+        if self.frozen_seed is None:
+            raise ValueError("the dropout mask is not frozen: call freeze(seed) first")
+        return self._mask(tuple(shape), np.dtype(dtype))
 
     def unfreeze(self) -> None:
         self.frozen_seed, self._frozen = None, {}

@@ -108,7 +108,10 @@ class MLP:
                 if batchnorm:
                     self._add(BatchNorm1d(sizes[k], dtype=self.dtype),
                               {"gamma": f"gamma{k}", "beta": f"beta{k}"})
-                self.layers.append(ACTIVATIONS[activation]())
+                # ReLU in place: it overwrites the output of the layer before it, which nothing
+                # else keeps (Linear keeps its input, BatchNorm1d its xhat)
+                act = ACTIVATIONS[activation]
+                self.layers.append(act(inplace=True) if act is ReLU else act())
                 if dropout > 0:
                     self.layers.append(Dropout(dropout, rng=rng.integers(2**32)))
 
@@ -221,8 +224,8 @@ class MLP:
         acts = []
         for layer in self.layers:
             a = layer.forward(a, training=training)
-            if return_activations:
-                acts.append(a)
+            if return_activations:  # a copy: an in-place activation overwrites its input
+                acts.append(a.copy())
         return (a, acts) if return_activations else a
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
@@ -320,18 +323,35 @@ class MLP:
                 layer.unfreeze()
 
     def layer_structure(self) -> dict:
-        """The dense-layer description for the checker's structure-aware path.
+        """The layer description for the checker's structure-aware path.
 
-        Raises NotImplementedError for models with batch norm or dropout (the generic path
-        checks those).
+        Batch norm is described with its scale, shift and ``eps`` (batch statistics, as in
+        training mode), dropout by the function giving its frozen mask. Raises
+        NotImplementedError when dropout is not frozen (``freeze_dropout``): every call then
+        draws new masks, and the generic path explains why that cannot be checked.
+
+        Returns
+        -------
+        dict
+            See :mod:`gradcheck_edu.layered`.
         """
-        if self.batchnorm or self.dropout > 0:
-            raise NotImplementedError("batch norm and dropout are checked by the generic path")
+        drops = [layer for layer in self.layers if isinstance(layer, Dropout)]
+        if any(d.frozen_seed is None for d in drops):
+            raise NotImplementedError("dropout draws a new mask per call: freeze_dropout() "
+                                      "first")
+        bns = [layer for layer in self.layers if isinstance(layer, BatchNorm1d)]
         act = ("leaky_relu", 0.01) if self.activation == "leaky_relu" else self.activation
         n = len(self.layer_sizes) - 1
-        return {"layers": [{"W": f"W{k}", "b": f"b{k}", "activation": act if k < n else None}
-                           for k in range(1, n + 1)],
-                "loss": self.loss_name, "l2": self.l2}
+        layers = []
+        for k in range(1, n + 1):
+            layer = {"W": f"W{k}", "b": f"b{k}", "activation": act if k < n else None}
+            if k < n and self.batchnorm:
+                layer["batchnorm"] = {"gamma": f"gamma{k}", "beta": f"beta{k}",
+                                      "eps": bns[k - 1].eps}
+            if k < n and drops:
+                layer["dropout"] = drops[k - 1].frozen_mask
+            layers.append(layer)
+        return {"layers": layers, "loss": self.loss_name, "l2": self.l2}
 
 
 def _real(name: str, value: Any) -> float:
