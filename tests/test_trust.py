@@ -348,3 +348,38 @@ def test_integer_parameters_are_refused_by_the_checks():
 
 def test_a_verdict_prints_its_name():
     assert str(Verdict.EXCELLENT) == "EXCELLENT" and f"{Verdict.WRONG}" == "WRONG"
+
+
+# -- 6. the model reads its layers' gradients when asked ---------------------------------------
+
+def test_a_backward_that_rebinds_its_gradients_is_seen():
+    model = ge.nn.MLP([3, 5, 2], activation="tanh", seed=0)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 3)), rng.integers(0, 2, 8)
+    assert ge.check_model(model, X, y).passed
+    linear = model.layers[0]
+    right = type(linear).backward
+
+    def rebinding_backward(self, dout, input_grad=True):
+        dx = right(self, dout, input_grad)
+        self.grads = {"W": 2 * self.grads["W"], "b": self.grads["b"].copy()}  # a new dict
+        return dx
+
+    linear.backward = rebinding_backward.__get__(linear)
+    report = ge.check_model(model, X, y, fast=False)
+    assert report.per_parameter["W1"].verdict is Verdict.WRONG
+    assert report.per_parameter["W1"].pattern.kind == "scale"
+
+
+def test_a_loss_over_no_rows_is_refused():
+    model = ge.nn.MLP([3, 5, 2], seed=0)
+    for call in (model.loss, model.loss_and_grads):
+        with pytest.raises(ValueError, match="no rows"):
+            call(np.zeros((0, 3)), np.zeros(0, dtype=int))
+
+
+@pytest.mark.parametrize("lr", ["0.1", None, [0.1]])
+def test_an_optimizer_hyperparameter_that_is_not_a_number_is_named(lr):
+    for opt in (ge.nn.SGD, ge.nn.Adam):
+        with pytest.raises(TypeError, match="lr must be a number"):
+            opt(lr=lr)

@@ -98,7 +98,9 @@ class MLP:
         init = "he" if activation in ("relu", "leaky_relu") else "xavier"
         self.layers: list = []
         self.params: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._grads: dict[str, np.ndarray] = {}
+        # parameter name -> (layer, key): gradients are read from the layer when asked for, so
+        # a backward that rebinds self.grads["W"] = ... (as CS231n's layers do) is seen
+        self._grad_of: dict[str, tuple[Any, str]] = {}
         n_linear = len(sizes) - 1
         for k in range(1, n_linear + 1):
             gain = OUTPUT_GAIN if k == n_linear else 1.0
@@ -119,7 +121,7 @@ class MLP:
         self.layers.append(layer)
         for key, name in names.items():
             self.params[name] = layer.params[key]
-            self._grads[name] = layer.grads[key]
+            self._grad_of[name] = (layer, key)
 
     def __repr__(self) -> str:
         return f"MLP({self.layer_sizes}, activation={self.activation!r}, loss={self.loss_name!r})"
@@ -148,6 +150,9 @@ class MLP:
         y : ndarray (int64 labels or targets of the model's dtype), only if ``y`` was given
         """
         X = self._check_X(X)
+        if X.shape[0] == 0:
+            raise ValueError("X has no rows: a loss over 0 samples is undefined (0/0); give at "
+                             "least one sample")
         if training and self.batchnorm and X.shape[0] < 2:
             raise ValueError(f"batch norm in training mode needs at least 2 samples, got "
                              f"{X.shape[0]}: use a larger batch, or training=False")
@@ -280,7 +285,7 @@ class MLP:
         out = self._forward(X, training=True)
         data, dout = self.loss_fn(out, y)
         self.backward(dout.astype(self.dtype, copy=False), input_grad=False)
-        grads = dict(self._grads)
+        grads = {name: layer.grads[key] for name, (layer, key) in self._grad_of.items()}
         if self.l2:
             for k in grads:
                 if k.startswith("W"):

@@ -7,6 +7,7 @@ Optimizers update a dict of parameters in place: ``opt.step(params, grads)``. Th
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,14 @@ def _check(name: str, value: float, ok: bool, what: str) -> None:
         raise ValueError(f"{name} must be {what}, got {value}")
 
 
+def _number(name: str, value: Any) -> float:
+    """A hyperparameter as a float, or a TypeError that names it (``lr="0.1"``, ``lr=None``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})"
+                        + ("; write it without quotes" if isinstance(value, str) else ""))
+    return float(value)
+
+
 class _Optimizer:
     """Shared by the optimizers: the learning rate, clipping, the step counter ``t``.
 
@@ -51,9 +60,11 @@ class _Optimizer:
     """
 
     def __init__(self, lr: float, clip_value: float | None, clip_norm: float | None):
+        lr = _number("lr", lr)
         _check("lr", lr, lr > 0 and math.isfinite(lr), "a positive number")
         for name, c in (("clip_value", clip_value), ("clip_norm", clip_norm)):
             if c is not None:
+                c = _number(name, c)
                 _check(name, c, c > 0 and math.isfinite(c), "None or a positive number")
         self.lr, self.clip_value, self.clip_norm = float(lr), clip_value, clip_norm
         self.state: dict = {}
@@ -95,6 +106,8 @@ class SGD(_Optimizer):
                  weight_decay: float = 0.0, clip_value: float | None = None,
                  clip_norm: float | None = None):
         super().__init__(lr, clip_value, clip_norm)
+        momentum, weight_decay = _number("momentum", momentum), _number("weight_decay",
+                                                                        weight_decay)
         _check("momentum", momentum, momentum >= 0, ">= 0")
         _check("weight_decay", weight_decay, weight_decay >= 0, ">= 0")
         if nesterov and momentum <= 0:
@@ -131,6 +144,8 @@ class Adam(_Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0, clip_value: float | None = None,
                  clip_norm: float | None = None):
         super().__init__(lr, clip_value, clip_norm)
+        betas = tuple(_number(f"betas[{i}]", b) for i, b in enumerate(betas))
+        eps, weight_decay = _number("eps", eps), _number("weight_decay", weight_decay)
         for i, b in enumerate(betas):
             _check(f"betas[{i}]", b, 0 <= b < 1, "in [0, 1)")
         _check("eps", eps, eps >= 0, ">= 0")
