@@ -383,3 +383,22 @@ def test_an_optimizer_hyperparameter_that_is_not_a_number_is_named(lr):
     for opt in (ge.nn.SGD, ge.nn.Adam):
         with pytest.raises(TypeError, match="lr must be a number"):
             opt(lr=lr)
+
+
+def test_the_bars_show_a_zero_gradient_as_such_and_name_the_pattern():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    model = ge.nn.MLP([3, 5, 2], batchnorm=True, seed=0)
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((16, 3)), rng.integers(0, 2, 16)
+    fig = ge.plots.plot_gradient_check(ge.check_model(model, X, y))
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "zero grad." in texts and "1.0e+00" not in texts
+    plt.close(fig)
+    sign = ge.check_model(ge.bugs.inject(ge.nn.MLP([3, 5, 2], seed=0), "sign_error"), X, y)
+    fig = ge.plots.plot_gradient_check(sign)
+    assert any(t.get_text().endswith("\nsign") for t in fig.axes[0].texts)
+    plt.close(fig)

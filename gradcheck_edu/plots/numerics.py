@@ -225,13 +225,16 @@ def plot_taylor_pair(right: Any, wrong: Any):
 def plot_gradient_check(report: Any, ax=None, floor: float = 1e-13):
     """Per-parameter relative errors (log scale) over the verdict bands.
 
-    Every checked parameter gets a bar labelled with its relative error. Errors below
-    ``floor`` (0 included) are drawn up to the floor, hatched, and labelled ``< floor``.
+    Every checked parameter gets a bar labelled with its relative error, and a failing one the
+    kind of its mismatch pattern when the checker reads one ("sign", "scale", ...). Errors
+    below ``floor`` (0 included) are drawn up to the floor, hatched, and labelled ``< floor``;
+    so is a parameter whose gradient is zero (its relative error means nothing), labelled so.
     """
     fig, ax = new_axes(ax)
     rows = [r for r in report.per_parameter.values() if r.verdict is not None]
     names = [r.name for r in rows]
-    errors = [float(r.relative_error) for r in rows]
+    zero = [getattr(r, "decided_by", "") == "zero gradient" for r in rows]
+    errors = [0.0 if z else float(r.relative_error) for z, r in zip(zero, rows)]
     below = [e < floor for e in errors]
     values = [floor if low else (1.0 if np.isnan(e) else e) for low, e in zip(below, errors)]
     bottom = floor / 10
@@ -245,10 +248,13 @@ def plot_gradient_check(report: Any, ax=None, floor: float = 1e-13):
                 color=VERDICT_COLORS[verdict])
     bars = ax.bar(names, values, bottom=bottom, color=[VERDICT_COLORS[r.verdict] for r in rows],
                   edgecolor="black")
-    for bar, value, error, low in zip(bars, values, errors, below):
+    for bar, value, error, low, z, row in zip(bars, values, errors, below, zero, rows):
         if low:
             bar.set_hatch("//")
-        text = f"< {floor:.0e}" if low else f"{error:.1e}"
+        text = "zero grad." if z else f"< {floor:.0e}" if low else f"{error:.1e}"
+        pattern = getattr(row, "pattern", None)
+        if pattern is not None and pattern.kind != "unknown":
+            text += f"\n{pattern.kind}"
         x = bar.get_x() + bar.get_width() / 2
         if value > 1e-2:  # no room above: write it inside the top of the bar
             ax.text(x, value / 2, text, ha="center", va="top", fontsize=8, color="white")
