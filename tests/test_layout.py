@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -144,3 +145,46 @@ def test_subpackages_are_attributes_loaded_lazily():
     import gradcheck_edu as ge
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         ge.nope  # noqa: B018
+
+
+def _layout_map() -> list[str]:
+    """The rows of the README's "How the package is laid out" table, in order."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    section = readme.split("## How the package is laid out", 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines() if line.startswith("| `")]
+
+
+def test_the_readme_layout_map_matches_the_tree():
+    rows = _layout_map()
+    first_cells = " ".join(row.split(" | ")[0] for row in rows)
+    named = set(re.findall(r"`([\w./]+)`", first_cells))
+    on_disk = {p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py",
+                                                                        "__main__.py")}
+    on_disk |= {f"{p.name}/" for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert on_disk - named == set(), f"in the package but not in the README map: {on_disk - named}"
+    assert named - on_disk == set(), f"in the README map but not in the package: {named - on_disk}"
+    # a subpackage's row names each of its modules
+    for row in rows:
+        for sub in re.findall(r"`(\w+)/`", row.split(" | ")[0]):
+            modules = {p.stem for p in (PACKAGE / sub).glob("*.py") if p.stem != "__init__"}
+            missing = {m for m in modules if f"`{m}`" not in row}
+            if sub in ("nn",):  # described as a whole in its row
+                continue
+            assert not missing, f"README map row for {sub}/ does not name {sorted(missing)}"
+
+
+def test_the_numerics_never_import_the_model_the_checklist_or_the_plots():
+    rows = _layout_map()
+    numerics = []
+    for row in rows:
+        if "`nn/`" in row.split(" | ")[0]:
+            break
+        numerics += re.findall(r"`(\w+)\.py`", row.split(" | ")[0])
+        numerics += [f"{d}" for d in re.findall(r"`(\w+)/`", row.split(" | ")[0])]
+    assert "basics" in numerics and "compare" in numerics
+    forbidden = ("gradcheck_edu.nn", "gradcheck_edu.diagnose", "gradcheck_edu.plots")
+    for name, path in MODULES.items():
+        if name.count(".") == 0 or name.split(".")[1] not in numerics:
+            continue
+        for target, _, line in _imports(name, path):
+            assert not target.startswith(forbidden), f"{name}:{line} imports {target}"
