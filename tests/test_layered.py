@@ -224,12 +224,8 @@ def test_series_path_gives_the_perturbed_losses(activation, steps):
         for h in steps:
             got = layered.perturbed(name, flat, np.full(flat.size, h))
             for i in flat:
-                old = arr.flat[i]
-                arr.flat[i] = old + h
-                want = model.loss(X, y)
-                arr.flat[i] = old
                 # the same loss up to round-off
-                assert got[i] == pytest.approx(want, rel=1e-14)
+                assert got[i] == pytest.approx(_loss_moved(model, arr, i, h, X, y), rel=1e-14)
 
 
 class Attributes(Dense):
@@ -441,10 +437,7 @@ def test_batchnorm_and_dropout_perturbed_losses(config, activation):
         for h in (1e-6, -1e-6, 2e-5, 1e-1, -3e-1):
             got = layered.perturbed(name, flat, np.full(flat.size, h))
             for i in flat:
-                old = arr.flat[i]
-                arr.flat[i] = old + h
-                want = model.loss(X, y)
-                arr.flat[i] = old
+                want = _loss_moved(model, arr, i, h, X, y)
                 assert got[i] == pytest.approx(want, rel=1e-13, abs=1e-15), (name, i, h)
 
 
@@ -490,3 +483,13 @@ def test_a_batchnorm_bug_in_the_forward_is_not_trusted():
         ge.check_model(model, X, y, fast=True)
     auto, slow = ge.check_model(model, X, y), ge.check_model(model, X, y, fast=False)
     np.testing.assert_array_equal(ge.flatten(auto.numerical)[0], ge.flatten(slow.numerical)[0])
+
+
+def _loss_moved(model, arr, i, h, X, y):
+    """model.loss with entry i of arr moved by h, put back afterwards."""
+    old = arr.flat[i]
+    try:
+        arr.flat[i] = old + h
+        return model.loss(X, y)
+    finally:
+        arr.flat[i] = old
