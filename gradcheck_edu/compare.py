@@ -34,8 +34,8 @@ def sample_indices(n: int, n_samples: int | None, seed: Any) -> np.ndarray | Non
 def gradient_check(f: Callable[[Any], float], grad: Any, theta: Any, eps: float | None = 1e-6,
                    method: str = "central", n_samples: int | None = None, seed: Any = None,
                    thresholds: tuple[float, float, float] = DEFAULT_THRESHOLDS, *,
-                   vectorized: bool = False, batch_size: int | None = None
-                   ) -> GradientCheckReport:
+                   vectorized: bool = False, batch_size: int | None = None,
+                   sizes: dict | None = None) -> GradientCheckReport:
     """Compare an analytic gradient with finite differences, per parameter and per component.
 
     Parameters
@@ -63,6 +63,10 @@ def gradient_check(f: Callable[[Any], float], grad: Any, theta: Any, eps: float 
         :func:`~gradcheck_edu.numerical_gradient`. ``grad`` still takes theta itself.
     batch_size : int, optional
         Rows per call of a vectorized ``f``.
+    sizes : dict of str -> int, optional
+        Sizes a constant factor in a mismatch pattern may be named by, e.g.
+        ``{"the batch size": 32}``: then "analytic = 1/32 x numerical" says "32 is the batch
+        size". ``check_layer`` and ``check_model`` pass the batch size themselves.
 
     Returns
     -------
@@ -80,7 +84,7 @@ def gradient_check(f: Callable[[Any], float], grad: Any, theta: Any, eps: float 
     a_flat = analytic_flat(grad, theta)
     indices = sample_indices(a_flat.size, n_samples, seed)
     est = Estimate(f, theta, eps, method, indices, vectorized=vectorized, batch_size=batch_size)
-    return build_report(est, a_flat, eps, thresholds)
+    return build_report(est, a_flat, eps, thresholds, sizes)
 
 
 def build_report(est: Estimate, a_flat: np.ndarray, eps: float | None,

@@ -92,11 +92,11 @@ class Grade:
         return float(sum(r.max_score for r in self.rows.values()))
 
     def __str__(self) -> str:
-        lines = [f"{self.name}: {self.score:g} / {self.max_score:g} points"]
+        lines = [f"{self.name}: {self.score:.3g} / {self.max_score:.3g} points"]
         if self.note:
             lines.append(f"  note: {self.note}")
         for r in self.rows.values():
-            lines.append(f"  {r.name}: {r.score:g} / {r.max_score:g}  {r.feedback}")
+            lines.append(f"  {r.name}: {r.score:.3g} / {r.max_score:.3g}  {r.feedback}")
         return "\n".join(lines)
 
 
@@ -186,6 +186,7 @@ def grade_layer(layer: Any, x: Any, points: Any = None, student_id: Any = None, 
 
 def _grade(layer, x, names, pts, hints, seed) -> tuple[dict[str, RowGrade], str]:
     from .compare import gradient_check
+    from .model_check import batch_size_names
 
     params = layer.params
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x67726164]))
@@ -233,7 +234,7 @@ def _grade(layer, x, names, pts, hints, seed) -> tuple[dict[str, RowGrade], str]
 
     note = ""
     try:
-        report = gradient_check(f, analytic, theta)
+        report = gradient_check(f, analytic, theta, sizes=batch_size_names(x))
     except Exception as err:  # a non-deterministic forward, NaN outputs, ...
         for n in analytic:
             rows[n] = RowGrade(n, 0.0, pts[n], f"{_what(n)}: not graded, the check failed: {err}")

@@ -13,7 +13,7 @@ from .report import GradientCheckReport
 from .structured import structured_estimate
 from .verdicts import DEFAULT_THRESHOLDS
 
-__all__ = ["check_layer", "check_model"]
+__all__ = ["check_layer", "check_model", "batch_size_names"]
 
 
 def _snapshot(obj: Any) -> dict:
@@ -55,7 +55,7 @@ def _restore(obj: Any, saved: dict) -> None:
                 _restore(item, item_saved)
 
 
-def _batch_size(x: Any) -> dict:
+def batch_size_names(x: Any) -> dict:
     """``{"the batch size": N}`` for a batch of N rows, the size a factor is first named by."""
     shape = np.shape(x)
     return {"the batch size": int(shape[0])} if len(shape) >= 1 and shape[0] > 1 else {}
@@ -129,7 +129,7 @@ def check_layer(layer: Any, x: Any, eps: float = 1e-6, method: str = "central",
         check_arguments(f, analytic, theta, call="check_layer")  # as gradient_check does
         est = Estimate(f, theta, eps, method)
         return build_report(est, analytic_flat(analytic, theta), eps, thresholds,
-                            sizes=_batch_size(x))
+                            sizes=batch_size_names(x))
     finally:
         _restore(layer, saved)
 
@@ -204,7 +204,7 @@ def check_model(model: Any, X: Any, y: Any, eps: float | None = 1e-6, method: st
                                  "fast='auto' to fall back to the generic path")
         if est is None:
             est = Estimate(f, model.params, eps, method, indices)
-        sizes = _batch_size(X)
+        sizes = batch_size_names(X)
         widths = getattr(model, "layer_sizes", None)
         if isinstance(widths, (list, tuple)) and all(isinstance(w, int) for w in widths):
             sizes.update({f"the width of layer {i}": w for i, w in enumerate(widths)

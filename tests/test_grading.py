@@ -231,3 +231,26 @@ def test_check_names_counts_only():
     assert not got.passed and "1 of your 2" in got.message and "1 are missing" in got.message
     assert "b1" not in got.message
     assert fb.check_names({"W1", "b1"}, {"W1", "b1"}, name="at fault").passed
+
+
+def test_a_stray_one_over_n_is_named_by_the_batch_size():
+    from gradcheck_edu.grading import grade_layer
+
+    class Affine:
+        def __init__(self):
+            self.params = {"W": np.random.default_rng(0).standard_normal((3, 2)),
+                           "b": np.zeros(2)}
+            self.grads = {}
+
+        def forward(self, x):
+            self.x = x
+            return x @ self.params["W"] + self.params["b"]
+
+        def backward(self, dout):
+            self.grads["W"] = self.x.T @ dout / len(dout)
+            self.grads["b"] = dout.sum(axis=0)
+            return dout @ self.params["W"].T
+
+    grade = grade_layer(Affine(), np.random.default_rng(1).standard_normal((4, 3)))
+    assert grade.rows["W"].score == 0 and "4 is the batch size" in grade.rows["W"].feedback
+    assert "0.333 / 0.333" in str(grade)  # three significant digits, not 0.333333
