@@ -7,7 +7,8 @@ notebook draws.
 * notebook 01: :func:`cube`, ``theta**3`` at ``theta = 1``;
 * notebook 02: :func:`smooth_f` / :func:`smooth_df`, :data:`FLOAT32_METHODS`, :func:`taylor_pair`;
 * notebook 03: :func:`mlp_example`;
-* notebook 04: :func:`bug_exercise`, :func:`mystery_bug`;
+* notebook 04: :func:`bug_exercise`, :func:`mystery_bug` (with :func:`is_mystery`,
+  :func:`inject_mystery`);
 * notebook 05: :func:`spiral_model`, :func:`dead_relu_model` (:data:`DEAD_RELU_TITLES`),
   :func:`checklist_report`.
 
@@ -18,12 +19,14 @@ notebook draws.
 from __future__ import annotations
 
 import functools
+import hashlib
+from typing import Any
 
 import numpy as np
 
 __all__ = ["cube", "smooth_f", "smooth_df", "FLOAT32_METHODS", "taylor_pair", "mlp_example",
-           "bug_exercise", "MYSTERY_BUGS", "mystery_bug", "spiral_model", "dead_relu_model",
-           "DEAD_RELU_TITLES", "checklist_report"]
+           "bug_exercise", "MYSTERY_DIGESTS", "is_mystery", "inject_mystery", "mystery_bug",
+           "spiral_model", "dead_relu_model", "DEAD_RELU_TITLES", "checklist_report"]
 
 
 def cube(t):
@@ -123,8 +126,45 @@ def bug_exercise(name: str, seed: int = 0, n: int = 16):
     return model, check_model(bugs.inject(model, name), X, y), X, y
 
 
-MYSTERY_BUGS = ("wrong_transpose", "bias_grad_wrong_axis", "l2_missing_in_gradient")
-"""The bugs behind notebook 04's mysteries 1 to 3 (don't read this before trying!)."""
+MYSTERY_DIGESTS = ("29f19b8bc3bb7458086e", "b5862493ee25bfe3b09d", "b7434a6b43c6a841bd88")
+"""Notebook 04's mysteries 1 to 3: a digest of each bug's name (see :func:`is_mystery`), not the
+name itself, so that the answers are not printed in the library a student reads."""
+
+
+def _digest(number: int, name: str) -> str:
+    return hashlib.sha256(f"gradcheck_edu mystery {number}: {name}".encode()).hexdigest()[:20]
+
+
+def _check_number(number: Any) -> int:
+    if not isinstance(number, int) or number not in range(1, len(MYSTERY_DIGESTS) + 1):
+        raise ValueError(f"a mystery number is 1 to {len(MYSTERY_DIGESTS)}, got {number!r}")
+    return number
+
+
+def is_mystery(number: int, name: str) -> bool:
+    """Whether the bug ``name`` is the one behind notebook 04's mystery ``number`` (1 to 3).
+
+    It compares digests of the names (:data:`MYSTERY_DIGESTS`), so a check can say right or wrong
+    without the answer being written anywhere a student reads it.
+
+    >>> is_mystery(1, "sign_error")
+    False
+    """
+    return _digest(_check_number(number), str(name)) == MYSTERY_DIGESTS[number - 1]
+
+
+def _mystery_name(number: int) -> str:
+    from . import bugs
+
+    return next(b.name for b in bugs.catalog() if is_mystery(number, b.name))
+
+
+def inject_mystery(model: Any, number: int):
+    """A copy of ``model`` (an ``MLP`` of :func:`mystery_bug`) with mystery ``number``'s bug in it,
+    as :func:`gradcheck_edu.bugs.inject` makes it; the bug is not named."""
+    from . import bugs
+
+    return bugs.inject(model, _mystery_name(_check_number(number)))
 
 
 def mystery_bug(number: int, seed: int = 0):
@@ -135,9 +175,7 @@ def mystery_bug(number: int, seed: int = 0):
     model, report, X, y
         As for :func:`bug_exercise`.
     """
-    if number not in range(1, len(MYSTERY_BUGS) + 1):
-        raise ValueError(f"mystery_bug(number) takes 1 to {len(MYSTERY_BUGS)}, got {number!r}")
-    return bug_exercise(MYSTERY_BUGS[number - 1], seed=seed)
+    return bug_exercise(_mystery_name(_check_number(number)), seed=seed)
 
 
 def spiral_model(seed: int = 0, **kwargs):

@@ -13,6 +13,10 @@ code does while it is checked (warnings, prints to stdout or stderr) is captured
 False WRONG
 >>> print(check_number(..., 3.0, name="prediction"))
 prediction: not answered yet: replace the ... with your answer.
+>>> print(check_number(3.1, 3.0, name="prediction", rtol=0.1, explain="the slope is 3."))
+prediction: right. the slope is 3.
+>>> print(check_number(4.0, 3.0, name="prediction", rtol=0.1, explain="the slope is 3."))
+prediction: not within 10%: too large.
 """
 
 from __future__ import annotations
@@ -48,15 +52,26 @@ class Feedback:
         One or a few sentences for the student: the verdict and a hint, no reference values.
     verdict : Verdict or None
         For answers compared with the library by relative error.
+    explanation : str
+        What a right answer means (the measurement, the reason), shown only once it passed: the
+        ``explain=`` of the checks. Empty for a wrong answer.
     """
 
     name: str
     passed: bool
     message: str
     verdict: Verdict | None = None
+    explanation: str = ""
 
     def __str__(self) -> str:
-        return f"{self.name}: {self.message}"
+        tail = f" {self.explanation}" if self.passed and self.explanation else ""
+        return f"{self.name}: {self.message}{tail}"
+
+    def explained(self, explain: str | None) -> Feedback:
+        """This feedback with ``explain`` attached when it passed (a wrong answer gets none)."""
+        if self.passed and explain:
+            self.explanation = explain
+        return self
 
 
 def unanswered(value: Any) -> bool:
@@ -99,9 +114,15 @@ def quietly() -> Iterator[Captured]:
 
 
 def require(feedback: Feedback) -> None:
-    """Raise ``AssertionError(str(feedback))`` unless it passed: the autograder's test body."""
+    """Raise ``AssertionError(str(feedback))`` unless it passed: the autograder's test body.
+
+    A right answer with an explanation prints it (to stdout, in the ``grader.check`` cell): the
+    student reads why only after answering right.
+    """
     if not feedback.passed:
         raise AssertionError(str(feedback))
+    if feedback.explanation:
+        print(feedback)
 
 
 def describe_error(err: BaseException) -> str:
@@ -117,11 +138,13 @@ def _failed_call(name: str, err: BaseException, hint: str | None) -> Feedback:
 
 
 def check_number(value: Any, reference: float, *, name: str, rtol: float = 0.01,
-                 factor: float | None = None, hint: str | None = None) -> Feedback:
+                 factor: float | None = None, hint: str | None = None,
+                 explain: str | None = None) -> Feedback:
     """A predicted number against the measured one, within ``rtol`` (relative), or within a
     ``factor`` either way (for orders of magnitude: a step, an error).
 
-    The feedback says right, too large or too small, and the hint; never the reference.
+    The feedback says right, too large or too small, and the hint; never the reference. A right
+    answer gets ``explain`` (the measured value, why), which a wrong one never shows.
     """
     if unanswered(value):
         return Feedback(name, False, "not answered yet: replace the ... with your answer.")
@@ -136,16 +159,16 @@ def check_number(value: Any, reference: float, *, name: str, rtol: float = 0.01,
         ok = abs(v - reference) <= rtol * abs(reference)
         within = f"{rtol:.0%}"
     if math.isfinite(v) and ok:
-        return Feedback(name, True, "right.")
+        return Feedback(name, True, "right.").explained(explain)
     side = "too large" if v > reference else "too small"
     tail = f" Hint: {hint}" if hint else ""
     return Feedback(name, False, f"not within {within}: {side}.{tail}")
 
 
 def check_numbers(values: Any, reference: dict[str, float], *, name: str, rtol: float = 0.01,
-                  hint: str | None = None) -> Feedback:
+                  hint: str | None = None, explain: str | None = None) -> Feedback:
     """Several predictions at once (``values`` a dict with the keys of ``reference``): each is
-    right, too large or too small; the hint follows."""
+    right, too large or too small; the hint follows (``explain`` when all are right)."""
     if unanswered(values):
         return Feedback(name, False, "not answered yet: replace the ... with your answers.")
     if not isinstance(values, dict):
@@ -156,28 +179,35 @@ def check_numbers(values: Any, reference: dict[str, float], *, name: str, rtol: 
         parts.append(f"{key} {got.message.rstrip('.')}")
     passed = all(p.endswith("right") for p in parts)
     tail = "" if passed or not hint else f" Hint: {hint}"
-    return Feedback(name, passed, "; ".join(parts) + "." + tail)
+    return Feedback(name, passed, "; ".join(parts) + "." + tail).explained(explain)
 
 
-def check_choice(answer: Any, expected: str, options: Sequence[str], *, name: str,
-                 hint: str | None = None) -> Feedback:
-    """One name out of ``options`` (a bug of the catalog, say): right or not, and the hint."""
+def check_choice(answer: Any, expected: str | Callable[[str], bool], options: Sequence[str], *,
+                 name: str, hint: str | None = None, explain: str | None = None) -> Feedback:
+    """One name out of ``options`` (a bug of the catalog, say): right or not, and the hint.
+
+    ``expected`` is the right option, or a test of an option (``lambda name: ...``, e.g.
+    comparing digests with :func:`gradcheck_edu.examples.is_mystery`), so that the check's
+    source need not spell out the answer. A right answer gets ``explain``.
+    """
     if unanswered(answer):
         return Feedback(name, False, "not answered yet: replace the ... with your answer.")
     if answer not in options:
         return Feedback(name, False, f"{answer!r} is not one of the options: "
                         f"{', '.join(map(str, options))}.")
-    if answer == expected:
-        return Feedback(name, True, "right.")
+    if (expected(answer) if callable(expected) else answer == expected):
+        return Feedback(name, True, "right.").explained(explain)
     tail = f" Hint: {hint}" if hint else ""
     return Feedback(name, False, f"not {answer!r}.{tail}")
 
 
-def check_report(report: Any, *, name: str, hint: str | None = None) -> Feedback:
+def check_report(report: Any, *, name: str, hint: str | None = None,
+                 explain: str | None = None) -> Feedback:
     """A gradient check's report as feedback: the verdict and, for each failing parameter, what
-    its mismatch looks like (its ``pattern`` when the checker reads one)."""
+    its mismatch looks like (its ``pattern`` when the checker reads one). A passing report
+    gets ``explain``."""
     if report.passed:
-        return Feedback(name, True, f"{report.verdict.name}.", report.verdict)
+        return Feedback(name, True, f"{report.verdict.name}.", report.verdict).explained(explain)
     lines = []
     for row in report.per_parameter.values():
         if row.verdict is None or row.verdict.passed:
@@ -289,16 +319,17 @@ def check_gradient(values: Any, f: Callable[[Any], float], theta: Any, *, name: 
     return got
 
 
-def check_names(answer: Any, expected: set[str], *, name: str, hint: str | None = None
-                ) -> Feedback:
-    """A set of names (parameters at fault, say): counts of right, wrong and missing ones."""
+def check_names(answer: Any, expected: set[str], *, name: str, hint: str | None = None,
+                explain: str | None = None) -> Feedback:
+    """A set of names (parameters at fault, say): counts of right, wrong and missing ones; a
+    right set gets ``explain``."""
     if unanswered(answer):
         return Feedback(name, False, "not answered yet: replace the ... with a set of names.")
     if isinstance(answer, str) or not isinstance(answer, (set, frozenset, list, tuple)):
         return Feedback(name, False, f"expected a set of names like {{'W1'}}, got {answer!r}.")
     got = {str(a) for a in answer}
     if got == expected:
-        return Feedback(name, True, "right.")
+        return Feedback(name, True, "right.").explained(explain)
     right, wrong, missing = len(got & expected), len(got - expected), len(expected - got)
     tail = f" Hint: {hint}" if hint else ""
     return Feedback(name, False, f"{right} of your {len(got)} name(s) are right, {wrong} are "

@@ -89,3 +89,39 @@ def fill(student: Path, answers: list[str], out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(nb, indent=1))
     return out
+
+
+def questions(path: Path) -> dict[str, list[str]]:
+    """Question name -> the code of its answer cells (with their solutions), in order."""
+    out: dict[str, list[str]] = {}
+    name, inside = None, False
+    for cell in _cells(path):
+        text = _text(cell).strip()
+        if cell["cell_type"] == "raw" and text.startswith("# BEGIN QUESTION"):
+            name = re.search(r"^name:\s*(\S+)", text, re.M).group(1)
+            out[name] = []
+        elif cell["cell_type"] == "raw" and text.startswith("# END QUESTION"):
+            name = None
+        elif cell["cell_type"] == "raw" and text.startswith("# BEGIN SOLUTION"):
+            inside = True
+        elif cell["cell_type"] == "raw" and text.startswith("# END SOLUTION"):
+            inside = False
+        elif inside and name and cell["cell_type"] == "code":
+            out[name].append(_text(cell))
+    return out
+
+
+def source_only_cells(path: Path) -> list[str]:
+    """The cells a source keeps out of the student version: markdown inside a solution region
+    (otter deletes it) and cells whose first line is ``# ignore`` (otter drops them)."""
+    out, inside = [], False
+    for cell in _cells(path):
+        text = _text(cell)
+        if cell["cell_type"] == "raw" and text.strip().startswith("# BEGIN SOLUTION"):
+            inside = True
+        elif cell["cell_type"] == "raw" and text.strip().startswith("# END SOLUTION"):
+            inside = False
+        elif (inside and cell["cell_type"] == "markdown") or re.match(
+                r"(##\s*ignore\s*##\s*|#\s*ignore\s*)", text, flags=re.IGNORECASE):
+            out.append(text)
+    return out
