@@ -1,11 +1,14 @@
-"""Notebooks are stored without outputs, with the python3 kernel."""
+"""Notebooks (the course's and the homework sources in assignments/) are stored without
+outputs, with the python3 kernel."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+HOMEWORK = sorted((ROOT / "assignments").glob("*.ipynb"))
 
 
 def test_the_course_notebooks_are_there():
@@ -13,7 +16,7 @@ def test_the_course_notebooks_are_there():
     assert names == ["01", "02", "03", "04", "05", "06", "07"]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS + HOMEWORK, ids=lambda p: p.name)
 def test_stored_without_outputs(path):
     nb = json.loads(path.read_text())
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
