@@ -16,6 +16,8 @@ __all__ = ["check_arguments", "analytic_flat", "align_keys"]
 def _what(obj: Any) -> str:
     if isinstance(obj, np.ndarray):
         return f"an array of shape {obj.shape}"
+    if isinstance(obj, (list, tuple)):
+        return f"a {type(obj).__name__} of {len(obj)} items"
     if isinstance(obj, dict):
         return f"a dict with keys {list(obj)}"
     return f"a {type(obj).__name__}"
@@ -96,7 +98,7 @@ def analytic_flat(grad: Any, theta: Any) -> np.ndarray:
         raise ValueError(f"grad returned a single number ({float(np.real(analytic)):.6g}) where "
                          f"theta has {theta_spec.size} components: did you swap f and grad? "
                          "The order is gradient_check(f, grad, theta)")
-    if isinstance(theta, dict) and isinstance(analytic, np.ndarray):
+    if isinstance(theta, dict) and isinstance(analytic, (np.ndarray, list, tuple)):
         raise ValueError(f"grad returned {_what(analytic)}, but theta is {_what(theta)}: return "
                          f"a dict with the same keys, e.g. {{{next(iter(theta), 'W')!r}: dW, ...}}")
     analytic = align_keys(analytic, theta)

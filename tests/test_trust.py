@@ -224,6 +224,7 @@ P = {"w": np.array([1.0, 2.0, 3.0])}
     (lambda: ge.gradient_check(P, _f, _g), "did you pass theta first"),
     (lambda: ge.gradient_check(_f, lambda p: None, P), "grad returned None"),
     (lambda: ge.gradient_check(_f, lambda p: 2 * p["w"], P), "return a dict with the same keys"),
+    (lambda: ge.gradient_check(_f, lambda p: [2 * p["w"]], P), "return a dict with the same keys"),
     (lambda: ge.gradient_check(lambda p: 0.0, _g, {"w": [1.0, 2.0, 3.0]}), r"np\.array"),
     (lambda: ge.gradient_check(3.0, _g, P), "f must be a function"),
     (lambda: ge.check_layer(np.ones((2, 3)), ge.nn.Linear(3, 2)), "did you swap them"),
