@@ -187,9 +187,13 @@ def read_pattern(analytic: Any, numerical: Any, *, noise: Any, shape: tuple | No
         return None
     informative = int(np.sum(checked & nonzero(a, n, err)))
     if informative < MIN_SUPPORT:
-        what = ("a single component" if count == 1 else
-                f"only {informative} of {scope} {'differs' if informative == 1 else 'differ'} "
-                f"from 0 in either gradient")
+        if count == 1:
+            what = "a single component"
+        elif informative == count:
+            what = f"{count} components in all"
+        else:
+            what = (f"only {informative} of {scope} {'differs' if informative == 1 else 'differ'}"
+                    f" from 0 in either gradient")
         return Pattern("unknown", None, None, informative,
                        f"{what}: too few to read a pattern (at least {MIN_SUPPORT} needed)")
     ratio = float(np.linalg.norm((a - n)[checked]) / np.linalg.norm(TOLERANCE * err[checked]))
