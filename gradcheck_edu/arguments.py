@@ -81,7 +81,7 @@ def align_keys(grad: Any, theta: Any) -> Any:
     return grad
 
 
-def analytic_flat(grad: Any, theta: Any) -> np.ndarray:
+def analytic_flat(grad: Any, theta: Any, call: str = "gradient_check") -> np.ndarray:
     """The analytic gradient as a flat float64 vector, after checking its structure.
 
     ``grad`` is the gradient or a function ``grad(theta)`` that returns it; dict entries are
@@ -97,7 +97,7 @@ def analytic_flat(grad: Any, theta: Any) -> np.ndarray:
             analytic, (numbers.Number, np.ndarray, np.generic)):
         raise ValueError(f"grad returned a single number ({float(np.real(analytic)):.6g}) where "
                          f"theta has {theta_spec.size} components: did you swap f and grad? "
-                         "The order is gradient_check(f, grad, theta)")
+                         f"The order is {call}(f, grad, theta)")
     if isinstance(theta, dict) and isinstance(analytic, (np.ndarray, list, tuple)):
         raise ValueError(f"grad returned {_what(analytic)}, but theta is {_what(theta)}: return "
                          f"a dict with the same keys, e.g. {{{next(iter(theta), 'W')!r}: dW, ...}}")

@@ -115,7 +115,10 @@ def build(out: str | Path, paths: list[str | Path] | None = None) -> dict[str, d
 
 def assignment_name(notebook: str | Path) -> str:
     """The otter assignment name a notebook carries in its metadata (the source's file stem)."""
-    meta = json.loads(Path(notebook).read_text()).get("metadata", {})
+    try:
+        meta = json.loads(Path(notebook).read_text()).get("metadata", {})
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as err:
+        raise ValueError(f"{notebook} is not a notebook (not a JSON object: {err})") from None
     name = meta.get("otter", {}).get("assignment_name")
     if not name:
         raise ValueError(f"{notebook} is not a student version built by 'gradcheck-edu "

@@ -300,23 +300,34 @@ def _assignments(args) -> int:
         return 0
     subs = [p for s in map(Path, args.submissions)
             for p in (sorted(s.glob("*.ipynb")) if s.is_dir() else [s])]
+    names, failed = {}, 0
+    for path in subs:  # a file that is not a student version is reported, not fatal
+        try:
+            names[path] = assignments.assignment_name(path)
+        except (ValueError, OSError) as err:
+            names[path] = err
     with tempfile.TemporaryDirectory() as tmp:
         where = args.autograder
-        if where is None and len(subs) > 1:
-            names = {assignments.assignment_name(p) for p in subs}
+        wanted = {n for n in names.values() if isinstance(n, str)}
+        if where is None and len(subs) > 1 and wanted:
             where = Path(tmp)
-            assignments.build(where, [p for p in assignments.sources() if p.stem in names])
+            assignments.build(where, [p for p in assignments.sources() if p.stem in wanted])
         for path in subs:
-            result = assignments.grade(path, where)
+            try:
+                if not isinstance(names[path], str):
+                    raise names[path]
+                result = assignments.grade(path, where)
+            except (ValueError, RuntimeError, OSError) as err:
+                failed += 1
+                result = {"error": f"not graded: {err}".splitlines()[0]}
             if args.json:
                 if len(subs) > 1:
                     result = {"submission": str(path), **result}
                 print(json.dumps(result))
             else:
                 print(f"{path}:" if len(subs) > 1 else "", end="\n" if len(subs) > 1 else "")
-                print(assignments.format_grade(result))
-    return 0
-
+                print(result["error"] if "error" in result else assignments.format_grade(result))
+    return 1 if failed else 0
 
 if __name__ == "__main__":
     sys.exit(main())

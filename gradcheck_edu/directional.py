@@ -52,7 +52,7 @@ def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
         raise ValueError(f"n_directions must be a whole number >= 1, got {n_directions!r}")
     eps = None if eps is None else check_eps(eps)
     check_arguments(f, grad, theta, "directional_check")
-    a_flat = analytic_flat(grad, theta)
+    a_flat = analytic_flat(grad, theta, "directional_check")
     rng = np.random.default_rng(seed)
     target = Target(f, theta)
     f0 = base_value(target)

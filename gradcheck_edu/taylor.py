@@ -79,7 +79,7 @@ def taylor_test(f: Callable[[Any], float], grad: Any, theta: Any, direction: Any
     if not (math.isfinite(h0) and h0 > 0):
         raise ValueError(f"h0 must be a positive, finite step (the largest h), got {h0}")
     check_arguments(f, grad, theta, "taylor_test")
-    a_flat = analytic_flat(grad, theta)
+    a_flat = analytic_flat(grad, theta, "taylor_test")
     target = Target(f, theta)
     bad = ~np.isfinite(a_flat)
     if bad.any():

@@ -246,3 +246,21 @@ def test_grade_prints_points_per_question_and_the_total(build, capsys):
     assert "06_homework_template: 8 / 8 points" in text
     assert "q1_tanh" in text and "q2_batchnorm" in text
     assert Path(out / "student").is_dir()
+
+
+def test_a_file_that_is_not_a_submission_is_reported_and_the_rest_graded(build, tmp_path,
+                                                                          capsys):
+    from gradcheck_edu.cli import main
+
+    out, built = build
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "a_good.ipynb").write_bytes(built["06_homework_template"]["solution"].read_bytes())
+    (folder / "b_source.ipynb").write_bytes(HW.read_bytes())  # a source, not a student version
+    (folder / "c_broken.ipynb").write_text("not json")
+    assert main(["assignments", "grade", str(folder), "--autograder", str(out), "--json"]) == 1
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [Path(r["submission"]).name for r in rows] == ["a_good.ipynb", "b_source.ipynb",
+                                                          "c_broken.ipynb"]
+    assert rows[0]["total"] == rows[0]["max"] == 8
+    assert "not a student version" in rows[1]["error"] and "not a notebook" in rows[2]["error"]

@@ -275,6 +275,10 @@ X7, Y7 = ge.datasets.spiral(20, 3, seed=0)
     (lambda: ge.diagnose.check_data(X7[:0], Y7[:0]), "at least"),
     (lambda: ge.diagnose.check_data(X7, np.array(["a"] * len(X7))), "strings"),
     (lambda: ge.diagnose.expected_initial_loss([]), "at least one label"),
+    (lambda: ge.diagnose.expected_initial_loss(np.array(["a", "b"])), "not numbers"),
+    (lambda: ge.diagnose.label_entropy(np.array(["a", "b"])), "not numbers"),
+    (lambda: ge.diagnose.input_blind_loss(np.array(["a", "b"])), "not numbers"),
+    (lambda: ge.diagnose.input_blind_loss(np.zeros(0, int)), "input_blind_loss needs"),
 ])
 def test_diagnostics_name_bad_data(call, match):
     with pytest.raises(ValueError, match=match):

@@ -178,6 +178,6 @@ def checked_data(X: Any, y: Any = None, what: str = "this check", min_rows: int 
                          "label per sample (were they shuffled or sliced separately?)")
     if y.dtype.kind in "USO":
         raise ValueError(f"{what}: the labels are {y.dtype.kind == 'O' and 'objects' or 'strings'}"
-                         f" (e.g. {y.reshape(-1)[0]!r}); map them to integers 0..C-1, e.g. "
+                         f" (e.g. {y.reshape(-1)[0].item()!r}); map them to integers 0..C-1, e.g. "
                          "classes, y = np.unique(y, return_inverse=True)")
     return X, y
