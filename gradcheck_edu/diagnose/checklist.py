@@ -29,7 +29,7 @@ from .data import Finding, check_data, check_leakage, summarize
 from .model_checks import check_gradients, check_initial_loss
 from .protocol import default_optimizer, loss_name, loss_parts, n_outputs
 from .result import CheckResult
-from .story import skipped, training_items
+from .story import not_judged, skipped, training_items
 
 __all__ = ["checklist", "ChecklistReport", "ITEMS", "layer_order_warnings"]
 
@@ -140,7 +140,8 @@ def _data_item(X: np.ndarray, y: np.ndarray, X_val: Any, y_val: Any, task: str,
     findings += [Finding("validation set: " + f.problem, f.fix, f.severity)
                  for f in val.numbers["findings"] if f.severity != "note"]
     if leak.passed is False:
-        findings.append(Finding(leak.message, leak.fix, "block"))
+        # the training items still mean something; only what compares with validation does not
+        findings.append(Finding(leak.message, leak.fix, "fail"))
     failed = summarize(findings, numbers)
     if failed is None:
         return CheckResult("data", True, f"{data.message}; validation set clean, no "
@@ -188,7 +189,8 @@ def checklist(make_model: Callable[[], Any], X: Any, y: Any, X_val: Any = None,
     -----
     A blocking data problem (NaN/Inf, labels out of range, a leak, wildly unscaled inputs, one
     class) stops the checklist; other data problems fail the data item and the rest still
-    runs. A failed initial loss, gradient, activation or regularization-strength check stops
+    runs (validation rows that are also training rows: the regularization item's overfitting
+    verdict is withheld). A failed initial loss, gradient, activation or regularization-strength check stops
     the training items. When the learning rate fails, the labels and overfit items train with
     the LR range test's suggestion instead (their ``ran:`` line says so), and capacity is not
     judged. The time is dominated by the training runs: measured on the digits with
@@ -248,4 +250,9 @@ def checklist(make_model: Callable[[], Any], X: Any, y: Any, X_val: Any = None,
     training_items(results, extras, probe, make_model, make_optimizer, X, y, X_val, y_val,
                    epochs=epochs, batch_size=batch_size, seed=seed,
                    start=data_loss + reg_loss, make_larger_model=make_larger_model)
+    shared = results["data"].numbers.get("leakage", {}).get("shared_rows")
+    if shared and results["regularization"].passed is not False:
+        results["regularization"] = not_judged(results["regularization"], (
+            f"{shared} validation rows are also training rows (see data): the validation loss "
+            "cannot show overfitting until the split is fixed"))
     return report()

@@ -2,9 +2,10 @@
 
 Findings are weighed as a practitioner would. Some make every later check meaningless and
 *block* (NaN/Inf, labels out of range or of one class, a feature that leaks the label, wildly
-unscaled inputs; and in the checklist, validation rows that are also training rows). Some are
-worth fixing but training still works: they fail the data item without hiding the rest
-(duplicate rows, class imbalance). Some are *notes*, normal for the data at hand and not
+unscaled inputs). Some are worth fixing but training still works: they fail the data item
+without hiding the rest (duplicate rows, class imbalance; and in the checklist, validation
+rows that are also training rows, which withholds only the verdicts that compare with
+validation). Some are *notes*, normal for the data at hand and not
 failures: constant border pixels and low-variance pixels of images on one shared scale;
 constant or low-variance tabular features (per-feature standardization is advice there).
 """

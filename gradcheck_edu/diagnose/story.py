@@ -25,7 +25,7 @@ from .protocol import larger_variant, loss_name, n_outputs, with_lr
 from .result import CheckResult
 from .training_checks import check_labels, overfit_tiny
 
-__all__ = ["skipped", "training_items", "median_update_ratios"]
+__all__ = ["skipped", "not_judged", "training_items", "median_update_ratios"]
 
 
 def skipped(name: str, why: str) -> CheckResult:
@@ -33,7 +33,8 @@ def skipped(name: str, why: str) -> CheckResult:
     return CheckResult(name, None, f"not run: {why}")
 
 
-def _not_judged(item: CheckResult, why: str) -> CheckResult:
+def not_judged(item: CheckResult, why: str) -> CheckResult:
+    """The item as measured, with its verdict withdrawn (``passed`` None) and why."""
     return CheckResult(item.name, None, f"{item.message}; not judged: {why}",
                        numbers=item.numbers, ran=item.ran)
 
@@ -106,12 +107,12 @@ def _blame_the_first_failure(results: dict, suggestion: float) -> None:
     if bad_labels:
         results["labels"].message += ("; overfit, learning_rate and capacity are not judged "
                                       "until this is fixed")
-    if bad_labels and results["learning_rate"].passed is False:
-        results["learning_rate"] = _not_judged(results["learning_rate"], why + "; a loss "
+    if bad_labels and results["learning_rate"].passed is not None:
+        results["learning_rate"] = not_judged(results["learning_rate"], why + "; a loss "
                                                "curve on unlearnable labels says nothing about "
                                                "the learning rate")
     if results["overfit"].passed is False:
-        results["overfit"] = _not_judged(results["overfit"], why + (
+        results["overfit"] = not_judged(results["overfit"], why + (
             ", and memorizing noise is slower" if bad_labels else
             f", and even at the LR range test's suggestion {suggestion:.2g} the loss did not "
             "reach ~0") + " (fix that first)")
@@ -139,7 +140,7 @@ def _capacity(results: dict, extras: dict, history: Any, y: np.ndarray, trained:
         capacity.ran = ("no larger variant of this model to compare with (pass "
                         "make_larger_model): judged from the training curve alone")
         if overfit.passed is False and capacity.passed is False:
-            results["overfit"] = _not_judged(overfit, "likely cause: capacity (the model "
+            results["overfit"] = not_judged(overfit, "likely cause: capacity (the model "
                                              "underfits the full set too; see capacity)")
             capacity.message += "; also why the tiny-set overfit failed"
         results["capacity"] = capacity
@@ -172,7 +173,7 @@ def _explain_overfit(results: dict, capacity: CheckResult, make_larger: Callable
     theirs = (f"{again.numbers['tiny_set_final_loss']:.3g} and "
               f"{again.numbers['single_batch_final_loss']:.3g}")
     if again.passed:
-        results["overfit"] = _not_judged(
+        results["overfit"] = not_judged(
             overfit, f"likely cause: capacity. The gradients are right and the learning rate "
             f"works, and {larger} memorizes the same samples (loss {theirs}); see capacity")
         _add_ran(results["overfit"], f"{larger} on the same samples, to tell capacity from a "
