@@ -188,12 +188,12 @@ def checklist(make_model: Callable[[], Any], X: Any, y: Any, X_val: Any = None,
     Notes
     -----
     A blocking data problem (NaN/Inf, labels out of range, a leak, wildly unscaled inputs, one
-    class) stops the checklist; other data problems fail the data item and the rest still
-    runs (validation rows that are also training rows: the regularization item's overfitting
-    verdict is withheld). A failed initial loss, gradient, activation or
-    regularization-strength check stops the training items. When the learning rate fails, the
-    labels and overfit items train with the LR range test's suggestion instead (their ``ran:`` line says so), and capacity is not
-    judged. The time is dominated by the training runs: measured on the digits with
+    class) stops the checklist; other data problems fail the data item and the rest still runs
+    (validation rows that are also training rows: the regularization item's overfitting verdict
+    is withheld). A failed initial loss, gradient, activation or regularization-strength check
+    stops the training items. When the learning rate fails, the labels and overfit items train
+    with the LR range test's suggestion instead (their ``ran:`` line says so), and capacity is
+    not judged. The time is dominated by the training runs: measured on the digits with
     ``MLP([64, 64, 10])``, see the README.
     """
     if (X_val is None) != (y_val is None):
