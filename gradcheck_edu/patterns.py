@@ -329,8 +329,9 @@ def _sentence(fit, where: Where | None, n_named: int, scope: str, count: int,
             return (f"analytic is 0 in {place} where numerical is not{rest}: a gradient never "
                     f"written, a buffer overwritten, or a path cut in the backward?")
         return (f"numerical is 0 in {place} where {other} is not{rest}: the loss does not change "
-                f"with it (unused in the forward pass, or cancelled, as a bias before batch "
-                f"norm), yet the backward gives it a gradient")
+                f"with these entries (unused in the forward pass, as the cells a max-pool does "
+                f"not pick; or cancelled, as a bias before batch norm), yet the backward gives "
+                f"them a gradient")
     # subset
     zero = " (analytic is 0 there)" if fit.detail == "analytic" else ""
     return (f"the mismatch sits in {where} only{zero}, {n_named} of the {informative} nonzero "
