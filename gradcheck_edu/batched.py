@@ -11,7 +11,7 @@ import numpy as np
 
 from .evaluate import check_deterministic, side_label
 from .steps import representable_steps
-from .target import PrecisionWarning, check_finite_theta, component_label
+from .target import PrecisionWarning, check_finite_theta, component_label, theta_label
 from .theta import flatten
 
 __all__ = ["BatchTarget", "batch_values"]
@@ -137,8 +137,7 @@ def batch_values(f: Callable, T: np.ndarray, spec: Any, rows: np.ndarray, where:
     bad = ~np.isfinite(values)
     if bad.any():
         r = int(np.argmax(bad))
-        name, index = spec.locate(int(rows[r])) if rows.size else ("theta", ())
-        label = f"{name}[{', '.join(map(str, index))}]" if index else name
+        label = theta_label(spec, int(rows[r])) if rows.size else "theta"
         raise ValueError(f"f returned {values[r]} at {where} in component {label}. Check for "
                          "overflow or log(0), or use a smaller eps")
     return values

@@ -12,7 +12,7 @@ from .evaluate import base_value, checked_value
 from .patterns import pattern_for, read_pattern
 from .report import ComponentTable, GradientCheckReport, ParameterRow
 from .roundoff import CENTRAL_ROUNDOFF
-from .steps import STENCILS, StepTooSmallError, check_eps
+from .steps import StepTooSmallError, check_eps, default_step
 from .target import Target, loss_resolution
 from .verdicts import DEFAULT_THRESHOLDS, judge, no_better_than_worst_parameter
 
@@ -62,8 +62,8 @@ def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
     all_a, all_n, all_noise = [], [], []
     for leaf, arr in zip(spec.leaves, target.arrays):
         g = a_flat[leaf.offset: leaf.offset + leaf.size].reshape(leaf.shape)
-        h = eps if eps is not None else STENCILS["central"][1] * max(
-            1.0, float(np.max(np.abs(arr), initial=0.0)))
+        h = eps if eps is not None else float(default_step(
+            np.max(np.abs(arr), initial=0.0), "central", arr.dtype))
         d_a, d_n, noise = np.empty(n_directions), np.empty(n_directions), np.empty(n_directions)
         original = arr.copy()
         try:

@@ -72,7 +72,7 @@ class Estimate:
         est.method, est.target, est.leaf, est.flat, est.f0 = "central", target, leaf, flat, f0
         est.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
         est.steps, est.moves, est.values = moves[:, 0].copy(), moves, f0 + changes
-        est.grad = (changes[:, 0] - changes[:, 1]) / (moves[:, 0] - moves[:, 1])
+        est.grad = stencil_derivative(changes, moves)
         est.roundoff_scale = roundoff_scale
         return est
 

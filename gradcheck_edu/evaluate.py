@@ -199,7 +199,5 @@ def complex_step_gradient(target: Target, leaf: np.ndarray, flat: np.ndarray,
 def checked_value(target: Target, where: str) -> float:
     """f at the current state of the target's arrays, as a finite float (or a clear error)."""
     v = real_scalar(target.call())
-    if not math.isfinite(v):
-        raise ValueError(f"f returned {v} {where}; check for overflow or log(0), or use a "
-                         "smaller eps")
+    check_finite(v, where)
     return v

@@ -214,7 +214,8 @@ def check_report(report: Any, *, name: str, hint: str | None = None,
             continue
         a, n = report.analytic, report.numerical
         a, n = (a[row.name], n[row.name]) if isinstance(a, dict) else (a, n)
-        why = mismatch_hint(a, n, getattr(row, "pattern", None)).rstrip(".")
+        why = (row.note if row.verdict.name == "CANNOT_TELL" else
+               mismatch_hint(a, n, row.pattern)).rstrip(".")
         lines.append(f"{row.name} {row.verdict.name}: {why}")
     tail = f" Hint: {hint}" if hint else ""
     return Feedback(name, False, f"{report.verdict.name}; " + "; ".join(lines) + "." + tail,

@@ -106,7 +106,7 @@ class Pattern:
         One sentence a student can act on; also ``str(pattern)``.
     predicted : ndarray, same shape as the parameter
         What the pattern says the analytic gradient is (NaN where it says nothing); drawn by
-        :func:`~gradcheck_edu.pattern_plot.plot_pattern`.
+        :func:`~gradcheck_edu.plots.plot_pattern`.
     detail : str
         For transpose the pairing (``"transposed"``, ...); for zero which side is zero.
     involved : ndarray of bool, same shape as the parameter, or None

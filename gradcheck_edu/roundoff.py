@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .estimate import Estimate
-from .steps import STENCILS
+from .steps import STENCILS, stencil_derivative
 
 __all__ = ["LOSS_ROUNDOFF", "noise_bound", "roundoff_fraction", "CENTRAL_ROUNDOFF", "find_kinks",
            "truncation_allowance", "MAX_TRUNCATION_CHECKS"]
@@ -112,7 +112,7 @@ def truncation_allowance(est: Estimate, analytic: np.ndarray, noise: np.ndarray,
         return allowance
     pos = pos[np.argsort(mismatch[pos], kind="stable")[:MAX_TRUNCATION_CHECKS]]
     half, moves = est.evaluate(positions[pos], (0.5, -0.5))
-    d_half = (half[:, 0] - half[:, 1]) / (moves[:, 0] - moves[:, 1])
+    d_half = stencil_derivative(half, moves)
     # D(h/2) carries twice D(h)'s round-off: only the part of the difference above both is
     # truncation (in float32, most of it is round-off, which a smaller step makes worse)
     excess = np.abs(grad[pos] - d_half) - 3 * noise[pos]

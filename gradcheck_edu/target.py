@@ -19,7 +19,7 @@ from .theta import spec_of
 
 __all__ = ["PrecisionWarning", "Target", "select_components", "component_label", "flat_view",
            "check_leaf_perturbable",
-           "loss_resolution", "check_finite_theta"]
+           "loss_resolution", "check_finite_theta", "theta_label"]
 
 
 class PrecisionWarning(UserWarning):
@@ -136,6 +136,14 @@ def flat_view(arr: np.ndarray) -> Any:
     """Something that reads and writes ``arr``'s entries by flat index, in place: a 1-D view for
     a C-contiguous array, else the array's flat iterator (which writes through to it)."""
     return arr.reshape(-1) if arr.flags.c_contiguous else arr.flat
+
+
+def theta_label(spec: Any, i: int) -> str:
+    """``"W1[2, 0]"`` for entry ``i`` of the flat theta of ``spec``."""
+    k, index = spec.leaf_index(int(i))
+    leaf = spec.leaves[k]
+    flat = int(np.ravel_multi_index(index, leaf.shape)) if leaf.shape else 0
+    return component_label(spec, k, flat)
 
 
 def check_leaf_perturbable(name: str, value: Any) -> None:

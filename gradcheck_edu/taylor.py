@@ -11,7 +11,7 @@ import numpy as np
 
 from .arguments import analytic_flat, check_arguments
 from .evaluate import base_value, checked_value
-from .target import Target, loss_resolution
+from .target import Target, loss_resolution, theta_label
 from .theta import flatten
 from .verdicts import Verdict
 
@@ -83,8 +83,7 @@ def taylor_test(f: Callable[[Any], float], grad: Any, theta: Any, direction: Any
     target = Target(f, theta)
     bad = ~np.isfinite(a_flat)
     if bad.any():
-        name, index = target.spec.locate(int(np.argmax(bad)))
-        where = f"{name}[{', '.join(map(str, index))}]" if index else name
+        where = theta_label(target.spec, int(np.argmax(bad)))
         raise ValueError(f"the gradient has {a_flat[bad][0]} at {where}: a Taylor test needs "
                          "a finite gradient. Look for overflow or 0/0 in your backward pass")
     spec = target.spec

@@ -475,7 +475,7 @@ def test_a_difference_within_round_off_gets_the_verdict_of_the_resolution():
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal(500) * 3e-4
-    noise = np.full(500, 10 * np.finfo(float).eps * 2.3 / 1e-6)  # _noise at |f| = 2.3, h = 1e-6
+    noise = np.full(500, 10 * np.finfo(float).eps * 2.3 / 1e-6)  # noise_bound, |f| 2.3, h 1e-6
     roundoff = noise * CENTRAL_ROUNDOFF  # the typical round-off of each estimate
     resolution = np.linalg.norm(roundoff) / (2 * np.linalg.norm(a))
     assert 1e-7 < resolution < 1e-5  # an ACCEPTABLE resolution: the check sees no better

@@ -254,3 +254,11 @@ def test_a_stray_one_over_n_is_named_by_the_batch_size():
     grade = grade_layer(Affine(), np.random.default_rng(1).standard_normal((4, 3)))
     assert grade.rows["W"].score == 0 and "4 is the batch size" in grade.rows["W"].feedback
     assert "0.333 / 0.333" in str(grade)  # three significant digits, not 0.333333
+
+
+def test_a_row_that_cannot_be_told_gets_its_reason_not_a_mismatch_hint():
+    layer = Linear(3, 2, rng=np.random.default_rng(0), dtype=np.float32)
+    grade = grade_layer(layer, np.random.default_rng(1).standard_normal((4, 3)))
+    for row in grade.rows.values():
+        assert "CANNOT_TELL" in row.feedback and "float32" in row.feedback
+        assert "components" not in row.feedback.split("CANNOT_TELL", 1)[1].split("(", 1)[0]

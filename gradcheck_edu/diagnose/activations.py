@@ -116,12 +116,9 @@ def check_activations(model: Any, X: Any, max_dead: float = DEAD_UNITS.high,
     n = len(np.asarray(X))
     ran = (f"on the first {max_samples} of {n} samples (enough to see each unit's behaviour)"
            if n > max_samples else "")
-    dead_band = DEAD_UNITS if max_dead == DEAD_UNITS.high else \
-        type(DEAD_UNITS)(DEAD_UNITS.what, None, max_dead, DEAD_UNITS.fmt)
-    sat_band = SATURATED if max_saturated == SATURATED.high else \
-        type(SATURATED)(SATURATED.what, None, max_saturated, SATURATED.fmt)
-    std_band = ACTIVATION_STD if min_std == ACTIVATION_STD.low else \
-        type(ACTIVATION_STD)(ACTIVATION_STD.what, min_std, None, ACTIVATION_STD.fmt)
+    dead_band = DEAD_UNITS.with_limits(high=max_dead)
+    sat_band = SATURATED.with_limits(high=max_saturated)
+    std_band = ACTIVATION_STD.with_limits(low=min_std)
     problems = []
     for s in stats:
         where = f"layer {s['layer']} ({s['kind']})"

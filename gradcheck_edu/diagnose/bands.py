@@ -7,7 +7,7 @@ and the number that teaches are one definition. Change a limit here and both fol
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["Band", "BANDS", "UPDATE_RATIO", "DEAD_UNITS", "SATURATED", "ACTIVATION_STD",
            "GRAD_NORM", "INITIAL_LOSS", "MSE_OUTPUT_POWER", "OVERFIT_LOSS", "VAL_GAP",
@@ -40,6 +40,16 @@ class Band:
     low: float | None
     high: float | None
     fmt: str = "g"
+
+    def with_limits(self, low: float | None = None, high: float | None = None) -> Band:
+        """This band with a caller's own limits (None keeps the band's); itself when unchanged.
+
+        >>> DEAD_UNITS.with_limits(high=0.3).healthy()
+        'healthy: dead units at most 30%'
+        """
+        low = self.low if low is None else low
+        high = self.high if high is None else high
+        return self if (low, high) == (self.low, self.high) else replace(self, low=low, high=high)
 
     def contains(self, value: float) -> bool:
         """True when ``value`` is finite-or-unbounded and inside the band."""

@@ -15,18 +15,10 @@ from typing import Any
 import numpy as np
 
 from .bands import CAPACITY_GAIN, CURVE_UNDERFIT, GAP_FLOOR, REG_RATIO, VAL_GAP, VAL_RISE, Band
+from .curves import as_curve
 from .result import CheckResult
 
 __all__ = ["diagnose_capacity", "check_regularization"]
-
-
-def _curve(losses: Any) -> np.ndarray:
-    return np.asarray(losses, dtype=np.float64).ravel()
-
-
-def _band(band: Band, high: float) -> Band:
-    """``band`` with another upper limit (a caller's own threshold), else ``band`` itself."""
-    return band if high == band.high else Band(band.what, band.low, high, band.fmt)
 
 
 def _overfitting(train: np.ndarray, val: np.ndarray, band: Band,
@@ -116,7 +108,7 @@ def diagnose_capacity(train_loss: Any, val_loss: Any = None, chance_loss: float 
     >>> r.name, r.numbers["diagnosis"]
     ('regularization', 'overfitting')
     """
-    train = _curve(train_loss)
+    train = as_curve(train_loss)
     if train.size == 0 or not np.isfinite(train[-1]):
         return CheckResult("capacity", None, "not run: the training loss is not finite (fix "
                            "the learning rate first)", "", {"diagnosis": None})
@@ -129,7 +121,7 @@ def diagnose_capacity(train_loss: Any, val_loss: Any = None, chance_loss: float 
     fix = ("use a bigger model (more units or layers), train longer, or lower the "
            "regularization")
     if larger_loss is not None and np.isfinite(larger_loss):
-        band = _band(CAPACITY_GAIN, max_gain)
+        band = CAPACITY_GAIN.with_limits(high=max_gain)
         gain = (final - float(larger_loss)) / reference
         numbers.update(larger_loss=float(larger_loss), gain=gain)
         what = (f"the training loss ends at {final:.3g}; {larger}, trained the same way, "
@@ -139,15 +131,15 @@ def diagnose_capacity(train_loss: Any, val_loss: Any = None, chance_loss: float 
             numbers["diagnosis"] = "underfitting"
             return CheckResult("capacity", False, f"underfitting: {what}", fix, numbers)
     else:
-        band = _band(CURVE_UNDERFIT, underfit_ratio)
+        band = CURVE_UNDERFIT.with_limits(high=underfit_ratio)
         what = (f"the training loss ends at {final:.3g}, {final / reference:.0%} of the loss at "
                 f"chance {reference:.3g} (judged from the curve alone; {band.healthy()})")
         if not band.contains(final / reference):
             numbers["diagnosis"] = "underfitting"
             return CheckResult("capacity", False, f"underfitting: {what}", fix + "; first "
                                "make sure the model can overfit a tiny set", numbers)
-    gap_band = _band(VAL_GAP, overfit_gap)
-    o = (_overfitting(train, _curve(val_loss), gap_band, chance_loss)
+    gap_band = VAL_GAP.with_limits(high=overfit_gap)
+    o = (_overfitting(train, as_curve(val_loss), gap_band, chance_loss)
          if val_loss is not None else None)
     if o is not None and o["overfitting"]:
         return _overfitting_result(dict(numbers, **o), gap_band)
@@ -208,7 +200,7 @@ def check_regularization(data_loss: float, reg_loss: float, max_ratio: float = R
             "find where the loss becomes NaN/Inf first (the learning rate, log(0), overflow)",
             {"data_loss": data_loss, "reg_loss": reg_loss, "diagnosis": "not judged"})
     ratio = reg_loss / max(data_loss, 1e-12)
-    band = _band(REG_RATIO, max_ratio)
+    band = REG_RATIO.with_limits(high=max_ratio)
     numbers: dict[str, Any] = {"data_loss": data_loss, "reg_loss": reg_loss, "ratio": ratio}
     when = f" {when}" if when else ""
     msg = (f"regularization loss {reg_loss:.3g} is {ratio:.2g}x the data loss {data_loss:.3g}"
@@ -218,10 +210,10 @@ def check_regularization(data_loss: float, reg_loss: float, max_ratio: float = R
         return CheckResult("regularization", False, f"{msg}: it hides the data gradient",
                            "lower the L2 strength (check with l2 = 0 first, then raise it until "
                            "validation stops improving)", numbers)
-    gap_band = _band(VAL_GAP, overfit_gap)
+    gap_band = VAL_GAP.with_limits(high=overfit_gap)
     o = None
     if train_loss is not None and val_loss is not None:
-        o = _overfitting(_curve(train_loss), _curve(val_loss), gap_band, chance_loss)
+        o = _overfitting(as_curve(train_loss), as_curve(val_loss), gap_band, chance_loss)
     if o is not None and o["overfitting"]:
         result = _overfitting_result(dict(numbers, **o), gap_band)
         result.message = f"{msg}; {result.message}"

@@ -6,16 +6,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["label_entropy", "expected_initial_loss", "input_blind_loss"]
+__all__ = ["label_entropy", "expected_initial_loss", "input_blind_loss", "numeric_labels"]
 
 
-def _labels(y: Any, what: str) -> np.ndarray:
-    """``y`` as an array of numbers, or the ValueError that says what to do (empty, strings)."""
+def numeric_labels(y: Any, what: str) -> np.ndarray:
+    """``y`` as an array of numbers, or the ValueError that says what to do (empty, strings).
+
+    Shared by every diagnostic that reads labels (``what`` names the caller)."""
     y = np.asarray(y)
     if y.size == 0:
         raise ValueError(f"{what} needs at least one label, got none")
     if y.dtype.kind in "USO":
-        raise ValueError(f"{what}: the labels are not numbers (e.g. "
+        raise ValueError(f"{what}: the labels are strings or objects, not numbers (e.g. "
                          f"{y.reshape(-1)[0].item()!r}); map them to integers 0..C-1, e.g. "
                          "classes, y = np.unique(y, return_inverse=True)")
     return y
@@ -27,7 +29,7 @@ def label_entropy(y: Any, n_classes: int | None = None) -> float:
     >>> print(f"{label_entropy([0, 0, 1, 1]):.4f}")
     0.6931
     """
-    y = _labels(y, "label_entropy")
+    y = numeric_labels(y, "label_entropy")
     counts = np.bincount(y.astype(np.int64).ravel(), minlength=n_classes or 0)
     p = counts[counts > 0] / counts.sum()
     return float(-np.sum(p * np.log(p)))
@@ -61,7 +63,7 @@ def expected_initial_loss(y: Any, loss: str = "softmax_cross_entropy",
     >>> print(f"{expected_initial_loss([0, 1, 1, 1, 1], loss='binary_cross_entropy'):.3f}")
     0.693
     """
-    y = _labels(y, "expected_initial_loss")
+    y = numeric_labels(y, "expected_initial_loss")
     if loss == "softmax_cross_entropy":
         C = int(n_classes if n_classes is not None else y.max() + 1)
         if C < 2:
@@ -86,7 +88,7 @@ def input_blind_loss(y: Any, loss: str = "softmax_cross_entropy",
     >>> print(f"{input_blind_loss([1.0, 3.0], loss='mse'):.3f}")
     1.000
     """
-    y = _labels(y, "input_blind_loss")
+    y = numeric_labels(y, "input_blind_loss")
     if loss == "mse":
         return float(np.mean(np.var(np.asarray(y, dtype=np.float64), axis=0)))
     if loss not in ("softmax_cross_entropy", "binary_cross_entropy"):

@@ -6,13 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from .bands import UPDATE_RATIO, Band
+from .bands import UPDATE_RATIO
 from .result import CheckResult
 
-__all__ = ["loss_curve_symptoms", "check_update_ratios", "check_learning_rate"]
+__all__ = ["loss_curve_symptoms", "check_update_ratios", "check_learning_rate", "as_curve"]
 
 
-def _curve(losses: Any) -> np.ndarray:
+def as_curve(losses: Any) -> np.ndarray:
+    """A loss curve (per step or per epoch) as a flat float64 array."""
     return np.asarray(losses, dtype=np.float64).ravel()
 
 
@@ -59,7 +60,7 @@ def loss_curve_symptoms(losses: Any, explode_factor: float = 2.0, slow_fraction:
     >>> r.passed, r.numbers["symptom"]
     (False, 'explodes')
     """
-    losses = _curve(losses)
+    losses = as_curve(losses)
     curve = losses if start is None else np.r_[start, losses]
     numbers: dict[str, Any] = {"start": float(curve[0]) if curve.size else None,
                                "symptom": None}
@@ -129,8 +130,7 @@ def check_update_ratios(ratios: dict, low: float = UPDATE_RATIO.low,
     >>> check_update_ratios({"W1": 1e-9, "W2": 3e-8}).numbers["symptom"]
     'too low'
     """
-    band = UPDATE_RATIO if (low, high) == (UPDATE_RATIO.low, UPDATE_RATIO.high) else \
-        Band(UPDATE_RATIO.what, low, high, UPDATE_RATIO.fmt)
+    band = UPDATE_RATIO.with_limits(low, high)
     values = [float(r) for r in ratios.values() if np.isfinite(r)]
     text = f"update/weight ratios {', '.join(f'{k} {float(r):.1e}' for k, r in ratios.items())}"
     text += f" ({band.healthy()})"

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..check import check_model
-from .bands import GRAD_NORM, INITIAL_LOSS, MSE_OUTPUT_POWER, Band
+from .bands import GRAD_NORM, INITIAL_LOSS, MSE_OUTPUT_POWER
 from .chance import expected_initial_loss, label_entropy
 from .protocol import (
     checked_data,
@@ -61,8 +61,7 @@ def check_initial_loss(model: Any, X: Any, y: Any, max_ratio: float = INITIAL_LO
     numbers = {"initial_loss": loss, "chance_loss": chance}
     fix = "scale the initial weights down (He/Xavier init) and normalize the inputs"
     if name == "mse":
-        band = MSE_OUTPUT_POWER if output_limit == MSE_OUTPUT_POWER.high else \
-            Band(MSE_OUTPUT_POWER.what, None, output_limit)
+        band = MSE_OUTPUT_POWER.with_limits(high=output_limit)
         numbers["output_power"] = power = max(loss - chance, 0.0)
         what = (f"the initial loss {loss:.3g} is the loss of outputting 0 ({chance:.3g}) plus "
                 f"about {power:.3g}, the mean square of the untrained outputs "
@@ -70,8 +69,7 @@ def check_initial_loss(model: Any, X: Any, y: Any, max_ratio: float = INITIAL_LO
         if not np.isfinite(loss) or not band.contains(power):
             return CheckResult("initial_loss", False, what, fix, numbers)
         return CheckResult("initial_loss", True, what, "", numbers)
-    band = INITIAL_LOSS if max_ratio == INITIAL_LOSS.high else \
-        Band(INITIAL_LOSS.what, None, max_ratio)
+    band = INITIAL_LOSS.with_limits(high=max_ratio)
     if name == "softmax_cross_entropy":
         numbers["label_entropy"] = label_entropy(y, n_outputs(model))
     ratio = loss / chance

@@ -27,6 +27,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..nn.train import accepts_keyword
+from .chance import numeric_labels
 
 __all__ = ["checked_data", "fit", "loss_name", "n_outputs", "default_optimizer", "loss_parts",
            "data_loss", "random_subset", "with_lr", "larger_variant", "WIDER"]
@@ -176,8 +177,4 @@ def checked_data(X: Any, y: Any = None, what: str = "this check", min_rows: int 
         n = "a scalar" if y.ndim == 0 else f"{y.shape[0]} rows"
         raise ValueError(f"{what}: X has {X.shape[0]} rows but y has {n}; they must have one "
                          "label per sample (were they shuffled or sliced separately?)")
-    if y.dtype.kind in "USO":
-        raise ValueError(f"{what}: the labels are {y.dtype.kind == 'O' and 'objects' or 'strings'}"
-                         f" (e.g. {y.reshape(-1)[0].item()!r}); map them to integers 0..C-1, e.g. "
-                         "classes, y = np.unique(y, return_inverse=True)")
-    return X, y
+    return X, numeric_labels(y, what)

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .bands import OVERFIT_LOSS, Band
+from .bands import OVERFIT_LOSS
 from .protocol import (
     checked_data,
     data_loss,
@@ -83,7 +83,7 @@ def overfit_tiny(make_model: Callable[[], Any], X: Any, y: Any,
     numbers = {f"{k.replace(' ', '_')}_final_loss": v[2] for k, v in results.items()}
     numbers.update({f"{k.replace(' ', '_')}_initial_loss": v[1] for k, v in results.items()})
     text = ", ".join(f"{k} ({n} samples) {a:.3g} -> {b:.3g}" for k, (n, a, b) in results.items())
-    band = OVERFIT_LOSS if target == OVERFIT_LOSS.high else Band(OVERFIT_LOSS.what, None, target)
+    band = OVERFIT_LOSS.with_limits(high=target)
     sizes = " and ".join(str(n) for n, _, _ in results.values())
     ran = (f"fresh models on random subsets of {sizes} samples, at most {steps} steps each: a "
            "correct model memorizes a handful of samples")

@@ -32,9 +32,8 @@ MLP([64, 128, 128, 10]) at batch 256; the generic path is 5e-10 to 7e-9 and 1e-8
 them. The generic path's error is the round-off of its loss values (about 0.4 EPS |L| each, rms,
 so ``0.3 EPS |L| / h`` per component, whatever the model), and it is the whole of the difference
 between the two paths: they agree to 1e-8 only where the gradient is large enough for that
-round-off (small models, larger steps). Their verdicts are the same: a difference within the
-round-off is given the verdict of the resolution, which depends on the steps and loss values only
-(see ``check_model``'s Notes).
+round-off (small models, larger steps). Each path is judged by its own round-off (see
+``check_model``'s Notes), so this path can rate a small gradient better than the generic one.
 
 A model opts in by describing itself with ``model.layer_structure()``::
 

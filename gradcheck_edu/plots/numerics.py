@@ -233,7 +233,7 @@ def plot_gradient_check(report: Any, ax=None, floor: float = 1e-13):
     fig, ax = new_axes(ax)
     rows = [r for r in report.per_parameter.values() if r.verdict is not None]
     names = [r.name for r in rows]
-    zero = [getattr(r, "decided_by", "") == "zero gradient" for r in rows]
+    zero = [r.decided_by == "zero gradient" for r in rows]
     errors = [0.0 if z else float(r.relative_error) for z, r in zip(zero, rows)]
     below = [e < floor for e in errors]
     values = [floor if low else (1.0 if np.isnan(e) else e) for low, e in zip(below, errors)]
@@ -252,9 +252,8 @@ def plot_gradient_check(report: Any, ax=None, floor: float = 1e-13):
         if low:
             bar.set_hatch("//")
         text = "zero grad." if z else f"< {floor:.0e}" if low else f"{error:.1e}"
-        pattern = getattr(row, "pattern", None)
-        if pattern is not None and pattern.kind != "unknown":
-            text += f"\n{pattern.kind}"
+        if row.pattern is not None and row.pattern.kind != "unknown":
+            text += f"\n{row.pattern.kind}"
         x = bar.get_x() + bar.get_width() / 2
         if value > 1e-2:  # no room above: write it inside the top of the bar
             ax.text(x, value / 2, text, ha="center", va="top", fontsize=8, color="white")
