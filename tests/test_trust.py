@@ -407,3 +407,21 @@ def test_the_bars_show_a_zero_gradient_as_such_and_name_the_pattern():
     fig = ge.plots.plot_gradient_check(sign)
     assert any(t.get_text().endswith("\nsign") for t in fig.axes[0].texts)
     plt.close(fig)
+
+
+def test_directional_check_takes_the_step_of_theta_precision():
+    w = np.array([1.3, -0.7, 2.2], dtype=np.float32)
+
+    def f(t):
+        return float(np.sum(np.sin(t.astype(np.float32)) ** 2))
+
+    def g(t):
+        return 2 * np.sin(t) * np.cos(t)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ge.PrecisionWarning)
+        right = ge.directional_check(f, g, w, eps=None, seed=0)
+        wrong = ge.directional_check(f, lambda t: -g(t), w, eps=None, seed=0)
+    # at float32's own step the mismatch of a right gradient is ~1e-4: not accused
+    assert right.verdict is Verdict.CANNOT_TELL and right.relative_error < 1e-3
+    assert wrong.verdict is Verdict.WRONG
