@@ -322,23 +322,26 @@ def test_train_without_an_optimizer_says_so():
         ge.nn.train(ge.nn.MLP([2, 4, 2]), X, y, None)
 
 
+def _f32(t):
+    """sum(sin(t)**2) computed in float32, and its gradient (in float64)."""
+    return float(np.sum(np.sin(t.astype(np.float32)) ** 2))
+
+
+def _g32(t):
+    return 2 * np.sin(t) * np.cos(t)
+
+
 def test_float32_with_its_own_default_step_tells_right_from_wrong():
     # eps=None takes the step for the precision theta is stored in: 4.9e-3 in float32
     assert ge.default_step(1.0, dtype=np.float32) == pytest.approx(np.finfo(np.float32).eps
                                                                     ** (1 / 3))
     w = np.array([0.5, -0.25, 0.75, 1.2], dtype=np.float32)
 
-    def f(t):
-        return float(np.sum(np.sin(t.astype(np.float32)) ** 2))
-
-    def g(t):
-        return 2 * np.sin(t) * np.cos(t)
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ge.PrecisionWarning)
-        tiny = ge.gradient_check(f, lambda t: -g(t), w, eps=1e-6)
-        right = ge.gradient_check(f, g, w, eps=None)
-        sign = ge.gradient_check(f, lambda t: -g(t), w, eps=None)
+        tiny = ge.gradient_check(_f32, lambda t: -_g32(t), w, eps=1e-6)
+        right = ge.gradient_check(_f32, _g32, w, eps=None)
+        sign = ge.gradient_check(_f32, lambda t: -_g32(t), w, eps=None)
     assert tiny.verdict is Verdict.CANNOT_TELL and "eps=None" in str(tiny)
     assert "smaller eps" not in str(tiny)  # float32 round-off is not taken for truncation
     assert right.verdict is not Verdict.WRONG and sign.verdict is Verdict.WRONG
@@ -412,16 +415,10 @@ def test_the_bars_show_a_zero_gradient_as_such_and_name_the_pattern():
 def test_directional_check_takes_the_step_of_theta_precision():
     w = np.array([1.3, -0.7, 2.2], dtype=np.float32)
 
-    def f(t):
-        return float(np.sum(np.sin(t.astype(np.float32)) ** 2))
-
-    def g(t):
-        return 2 * np.sin(t) * np.cos(t)
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ge.PrecisionWarning)
-        right = ge.directional_check(f, g, w, eps=None, seed=0)
-        wrong = ge.directional_check(f, lambda t: -g(t), w, eps=None, seed=0)
+        right = ge.directional_check(_f32, _g32, w, eps=None, seed=0)
+        wrong = ge.directional_check(_f32, lambda t: -_g32(t), w, eps=None, seed=0)
     # at float32's own step the mismatch of a right gradient is ~1e-4: not accused
     assert right.verdict is Verdict.CANNOT_TELL and right.relative_error < 1e-3
     assert wrong.verdict is Verdict.WRONG
