@@ -291,11 +291,7 @@ def check_data(X: Any, y: Any = None, task: str = "auto", n_classes: int | None 
                                 f"{DUPLICATES.healthy()})", "remove duplicate rows, or check "
                                 "how the data was assembled", FAIL))
     regression = False
-    if y is not None:
-        y = np.asarray(y)
-        if y.ndim == 0 or y.shape[0] != X.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} rows but y has shape {y.shape}; they need "
-                             "one row per sample")
+    if y is not None:  # checked_data made it an array of one label per row
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
         regression = _is_regression(y, task)

@@ -42,7 +42,7 @@ def data_loss(kind: str, out: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.mean(np.maximum(out, 0) - out * y + np.log1p(np.exp(-np.abs(out))), axis=axes)
     if kind == "mse":
         return np.mean((out - y) ** 2, axis=axes)
-    raise ValueError(f"unsupported loss {kind!r}")
+    raise ValueError(f"unsupported loss {kind!r}; the structure-aware path knows {LOSS_KINDS}")
 
 
 def cross_entropy_inplace(out: np.ndarray, y: np.ndarray, shift: np.ndarray) -> np.ndarray:
