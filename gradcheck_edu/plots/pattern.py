@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..theta import flatten
+from .style import new_axes
 
 __all__ = ["plot_pattern"]
 
@@ -23,9 +24,8 @@ def _arrays(report: Any, name: str) -> tuple[np.ndarray, np.ndarray, tuple]:
                          f"{list(report.per_parameter)}")
     a_flat, spec = flatten(report.analytic)
     n_flat, _ = flatten(report.numerical)
-    leaf = next(leaf for leaf in spec.leaves if leaf.name == name)
-    part = slice(leaf.offset, leaf.offset + leaf.size)
-    return a_flat[part], n_flat[part], tuple(leaf.shape)
+    part = spec.slice(name)  # directional reports hold (n_directions,) per parameter
+    return a_flat[part], n_flat[part], tuple(spec.shapes[spec.names.index(name)])
 
 
 def plot_pattern(report: Any, name: str, ax=None):
@@ -52,14 +52,9 @@ def plot_pattern(report: Any, name: str, ax=None):
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-
     a, n, shape = _arrays(report, name)
     pattern = report.per_parameter[name].pattern
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6.4, 5.0), layout="constrained")
-    else:
-        fig = ax.figure
+    fig, ax = new_axes(ax, figsize=(6.4, 5.0))
     seen = np.isfinite(n)
     ax.scatter(n[seen], a[seen], s=18, color="tab:blue", alpha=0.8, zorder=3,
                label=f"components ({int(seen.sum())} checked)")
