@@ -294,13 +294,9 @@ class Network:
         a += self.Z[m]
         if layer.batchnorm:
             self.normalize(m, a, layer.gamma, layer.beta)
-        a = layer.act(a, out=a)
         if m == last:
-            return self.loss(a) - self.data_value
-        if layer.mask is not None:
-            a *= layer.mask
-        a -= self.A[m + 1]
-        return self.propagate_output(m, a)
+            return self.loss(layer.act(a, out=a)) - self.data_value
+        return self.propagate_output(m, self._normalized_output(m, a))
 
     def propagate_output(self, m: int, da: np.ndarray) -> np.ndarray:
         """Change of the data loss when layer m's output moves by ``da`` (P, N, width), m not
