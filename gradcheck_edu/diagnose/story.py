@@ -54,6 +54,12 @@ def median_update_ratios(history: Any) -> dict:
     return out
 
 
+def _blind_loss(y: np.ndarray, model: Any) -> float:
+    """The lowest loss an input-blind model reaches on ``y``, for this model's loss."""
+    name = loss_name(model)
+    return input_blind_loss(y, name, n_outputs(model) if name != "mse" else None)
+
+
 def _final_loss(history: Any) -> float:
     curve = history.data_loss or history.train_loss
     return float(curve[-1]) if curve else float("nan")
@@ -131,8 +137,7 @@ def _capacity(results: dict, extras: dict, history: Any, y: np.ndarray, trained:
               X: np.ndarray, epochs: int, batch_size: int, seed: int) -> None:
     """The capacity item, by evidence when a larger variant can be built; and what it means
     for a failed overfit."""
-    name = loss_name(trained)
-    chance = input_blind_loss(y, name, n_outputs(trained) if name != "mse" else None)
+    chance = _blind_loss(y, trained)
     curve = history.data_loss or history.train_loss
     overfit = results["overfit"]
     if make_larger is None:
@@ -200,8 +205,7 @@ def _validation(results: dict, history: Any, y: np.ndarray, trained: Any) -> Non
     """The regularization item after training: strength at the end, and overfitting."""
     if not history.val_loss:
         return
-    name = loss_name(trained)
-    chance = input_blind_loss(y, name, n_outputs(trained) if name != "mse" else None)
+    chance = _blind_loss(y, trained)
     train_total = (np.add(history.data_loss, history.reg_loss) if history.data_loss
                    else history.train_loss)
     data, reg = ((history.data_loss[-1], history.reg_loss[-1]) if history.data_loss
