@@ -123,7 +123,7 @@ def build_report(est: Estimate, a_flat: np.ndarray, eps: float | None,
             continue
         max_abs = float(np.max(np.abs(a - n)))
         n_kinks = int(kk.sum())
-        ok = ~kk
+        ok = ~kk if n_kinks else slice(None)  # no copies when there is no kink
         j = judge(a[ok], n[ok], noise[mine][ok], roundoff, thresholds, scale=scale,
                   limit=est.limit)
         if not j.verdict.passed and est.method == "central":
