@@ -31,6 +31,7 @@ from .examples import (
     spiral_model,
     taylor_pair,
 )
+from .version import __version__
 
 __all__ = ["main", "demo", "FIGURES", "DEMO_SECTIONS", "DEMO_FIGURES", "write_figures"]
 
@@ -240,8 +241,13 @@ def _writable_folder(folder: str | Path, option: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gradcheck-edu", description="gradcheck_edu: the "
-                                     "demo and the course figures")
+    parser = argparse.ArgumentParser(
+        prog="gradcheck-edu",
+        description="gradcheck_edu, gradient checking for a course on neural networks. Commands: "
+                    "demo (the tour, and the default), figures (regenerate the course's PNGs), "
+                    "assignments build (the student versions to hand out, and the autograder) "
+                    "and assignments grade (submissions, per question).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command")
     d = sub.add_parser("demo", help="print the tour and write the figures (the default)")
     where = d.add_mutually_exclusive_group()

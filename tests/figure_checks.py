@@ -12,11 +12,12 @@ this machine only in pixels that round-off can move. Those pixels are found by a
 itself: the figure is drawn again with every transcendental function's result moved by an equally
 valid last bit (:func:`roundoff_perturbed`), several times; the union of the pixels that changed,
 filled in between in each column (round-off moves points up and down) and widened by ``REACH``
-pixels, is where round-off lives; ``SPARE`` pixels outside it may differ (a best-step star). Everything else (titles, labels, ticks,
-legend text other than fitted round-off numbers, the truncation side of each curve, bars above the
-round-off floor, colours, size) must match. A pixel differs when a channel differs by more than
-``LEVEL``, so that anti-aliasing that rounds a level differently on another build of Agg is not a
-difference, while any drawn change (a line, a glyph) is.
+pixels, is where round-off lives; ``SPARE`` pixels outside it may differ (a best-step star).
+Everything else (titles, labels, ticks, legend text other than fitted round-off numbers, the
+truncation side of each curve, bars above the round-off floor, colours, size) must match. A pixel
+differs when a channel differs by more than ``LEVEL``, so that anti-aliasing that rounds a level
+differently on another build of Agg is not a difference, while any drawn change (a line, a glyph)
+is.
 """
 
 from __future__ import annotations

@@ -194,3 +194,40 @@ def test_a_figure_folder_under_a_file_is_refused_before_anything_runs(tmp_path, 
     assert exc.value.code == 2
     err = capsys.readouterr()
     assert "is a file, not a folder" in err.err and "Gradient check" not in err.out
+
+
+def _help(argv: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as exc:
+        main(argv + ["--help"])
+    assert exc.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_the_description_names_every_subcommand(capsys):
+    """Every subcommand, nested ones too, is named in the top-level --help's description (the
+    paragraph under the usage line), not only in argparse's {a,b} list."""
+    text = _help([], capsys)
+    description = text.split("\n\n")[1]
+    names = re.search(r"\{([^}]*)\}", text).group(1).split(",")
+    assert "demo" in names and "figures" in names, names
+    for name in names:
+        nested = re.search(r"\{([^}]*)\}", _help([name], capsys).split("\n\n")[0])
+        for phrase in [name] + ([f"{name} {n}" for n in nested.group(1).split(",")]
+                                if nested else []):
+            assert re.search(rf"\b{phrase}\b", " ".join(description.split())), \
+                f"the description does not name {phrase!r}: {description}"
+
+
+def test_version_is_the_installed_packages(capsys):
+    from importlib.metadata import version
+
+    from gradcheck_edu import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out == f"gradcheck-edu {version('gradcheck_edu')}\n"
+    assert version("gradcheck_edu") == __version__  # pyproject.toml and version.py agree
+    script = Path(sys.executable).parent / "gradcheck-edu"  # the console script pip installed
+    out = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout == f"gradcheck-edu {__version__}\n", out
