@@ -67,8 +67,10 @@ def test_committed_figures_hold_with_another_cpus_roundoff(tmp_path, fresh, mode
         drawn = write_figures(tmp_path, ROUNDOFF_FIGURES)
     before = {p.name: p for p in fresh}
     changed = [p for p in drawn if differing(read_png(p), read_png(before[p.name])).any()]
-    # the perturbation reached the figures, else this test would test nothing
-    assert "error_order_float32" in [p.stem for p in changed], [p.stem for p in changed]
+    if mode != "libm":  # moved last bits reach the error figures on every machine, else this
+        # test would test nothing (where NumPy's own kernels are the C library's, libm changes
+        # nothing; here it changes the float32 figure in 15,242 pixels)
+        assert {"error_order_float64", "error_order_float32"} <= {p.stem for p in changed}
     problems = _stale(changed)
     assert not problems, "\n".join(problems)
 
