@@ -169,12 +169,28 @@ def read_png(path: Path) -> np.ndarray:
     return mpimg.imread(path)
 
 
-def stale_reason(name: str, committed: Path, drawn: Path,
-                 redraw: Callable[[Path], Path]) -> str | None:
-    """None if the committed PNG is what was drawn up to round-off; else what differs.
+def roundoff_map(drawn: Path, redraw: Callable[[Path], Path]) -> np.ndarray:
+    """The pixels of the drawing ``drawn`` that round-off can move (rows, columns).
 
-    ``drawn`` is the code's drawing on this machine; ``redraw(folder)`` draws the same figure
-    into ``folder`` and returns its path (the caller wraps it in :func:`roundoff_perturbed`).
+    ``redraw(folder)`` draws the same figure into ``folder`` and returns its path; it is called
+    once per entry of SEEDS, inside :func:`roundoff_perturbed`.
+    """
+    new = read_png(drawn)
+    moved = np.zeros(new.shape[:2], dtype=bool)
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed, ulps in SEEDS:
+            with roundoff_perturbed(seed, ulps):
+                path = redraw(Path(tmp) / str(seed))
+            moved |= differing(read_png(path), new)
+    return widen(_columns_filled(moved), REACH)
+
+
+def stale_reason(name: str, committed: Path, drawn: Path,
+                 roundoff: Callable[[], np.ndarray]) -> str | None:
+    """None if the committed PNG is what was drawn, up to round-off; else what differs.
+
+    ``drawn`` is the code's drawing on this machine; ``roundoff()`` gives the pixels round-off
+    can move in it (:func:`roundoff_map`), asked for only when some pixel differs.
     """
     old, new = read_png(committed), read_png(drawn)
     if old.shape != new.shape:
@@ -183,18 +199,12 @@ def stale_reason(name: str, committed: Path, drawn: Path,
     diff = differing(old, new)
     if not diff.any():
         return None
-    moved = np.zeros(diff.shape, dtype=bool)
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed, ulps in SEEDS:
-            with roundoff_perturbed(seed, ulps):
-                path = redraw(Path(tmp) / str(seed))
-            moved |= differing(read_png(path), new)
-    roundoff = widen(_columns_filled(moved), REACH)
-    outside = diff & ~roundoff
+    where = roundoff()
+    outside = diff & ~where
     if not outside.any():
         return None
     rows, cols = np.nonzero(outside)
     return (f"figures/{name}.png differs from what the code draws in {int(outside.sum()):,} "
             f"pixels that round-off cannot move ({int(diff.sum()):,} differ in all; round-off "
-            f"can move {int(roundoff.sum()):,}), in rows "
+            f"can move {int(where.sum()):,}), in rows "
             f"{rows.min()}-{rows.max()}, columns {cols.min()}-{cols.max()} (from the top left)")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from figure_checks import differing, read_png, roundoff_perturbed, stale_reason
+from figure_checks import differing, read_png, roundoff_map, roundoff_perturbed, stale_reason
 
 from gradcheck_edu import cli
 from gradcheck_edu.cli import DEMO_FIGURES, FIGURES, main, write_figures
@@ -34,18 +34,31 @@ def _redraw(name):
     return lambda folder: write_figures(folder, [name])[0]
 
 
-def _stale(drawn: list[Path]) -> list[str]:
+@pytest.fixture(scope="module")
+def map_of():
+    """Where round-off can move pixels in a drawing of a registered figure (around that very
+    drawing: its own best-step stars are where round-off put them), computed once per drawing."""
+    maps = {}
+
+    def of(drawn: Path):
+        if drawn not in maps:
+            maps[drawn] = roundoff_map(drawn, _redraw(drawn.stem))
+        return maps[drawn]
+    return of
+
+
+def _stale(drawn: list[Path], map_of) -> list[str]:
     """What differs between each committed figure and its drawing, beyond round-off (see
     tests/figure_checks.py for the rule and its tolerances)."""
     return [reason for path in drawn
             if (reason := stale_reason(path.stem, COMMITTED / path.name, path,
-                                       _redraw(path.stem)))]
+                                       lambda path=path: map_of(path)))]
 
 
-def test_committed_figures_are_what_the_code_draws(fresh):
+def test_committed_figures_are_what_the_code_draws(fresh, map_of):
     assert sorted(p.name for p in COMMITTED.glob("*.png")) == sorted(p.name for p in fresh), \
         f"figures/ holds other files than the registered figures: {STALE}"
-    problems = _stale(fresh)
+    problems = _stale(fresh, map_of)
     import matplotlib
 
     assert not problems, "\n".join(problems) + f"\n{STALE} (drawn here with matplotlib " \
@@ -59,7 +72,7 @@ ROUNDOFF_FIGURES = ["error_order_float64", "error_order_float32", "bug_per_param
 
 
 @pytest.mark.parametrize("mode", ["libm", 11])
-def test_committed_figures_hold_with_another_cpus_roundoff(tmp_path, fresh, mode):
+def test_committed_figures_hold_with_another_cpus_roundoff(tmp_path, fresh, map_of, mode):
     """Another CPU, simulated: sin/exp/tanh... evaluated without SIMD (the C library, element by
     element), or a kernel whose results are one ulp off two times in three (seed 11 is not one
     of the seeds that map where round-off lives, so the map is not built from this drawing)."""
@@ -71,7 +84,7 @@ def test_committed_figures_hold_with_another_cpus_roundoff(tmp_path, fresh, mode
         # test would test nothing (where NumPy's own kernels are the C library's, libm changes
         # nothing; here it changes the float32 figure in 15,242 pixels)
         assert {"error_order_float64", "error_order_float32"} <= {p.stem for p in changed}
-    problems = _stale(changed)
+    problems = _stale(changed, map_of)
     assert not problems, "\n".join(problems)
 
 
@@ -126,7 +139,7 @@ def _resized():
 def test_a_figure_the_code_no_longer_draws_is_stale(tmp_path, monkeypatch, variant, message):
     monkeypatch.setitem(FIGURES, "error_order_float64", variant)
     drawn = write_figures(tmp_path, ["error_order_float64"])
-    problems = _stale(drawn)
+    problems = _stale(drawn, lambda path: roundoff_map(path, _redraw(path.stem)))  # no cache
     assert len(problems) == 1 and message in problems[0], problems
     assert problems[0].startswith("figures/error_order_float64.png ")
 
