@@ -266,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="the folder 'assignments build' wrote (default: build afresh)")
     g.add_argument("--json", action="store_true", help="JSON: {total, max, questions}; one "
                    "object per line for several submissions")
+    r = act.add_parser("report", help="what the class got wrong: DIR/index.html, DIR/summary.json")
+    r.add_argument("grades", metavar="GRADES.jsonl", help="the lines 'grade --json' printed")
+    r.add_argument("--out", required=True, metavar="DIR")
+    r.add_argument("--assignment", help="keep the lines of this assignment")
     args = parser.parse_args(argv)
     folder = {"figures": ("--out", getattr(args, "out", None)),
               "demo": ("--figures", None if getattr(args, "no_figures", False)
@@ -292,6 +296,16 @@ def _assignments(args) -> int:
 
     from . import assignments
 
+    if args.action == "report":
+        from .class_report import write_report
+
+        try:
+            paths = write_report(args.grades, args.out, args.assignment)
+        except (ValueError, OSError) as err:
+            print(f"gradcheck-edu assignments report: {err}", file=sys.stderr)
+            return 2
+        print(f"wrote {paths['index'].resolve()} and {paths['summary'].name}")
+        return 0
     if args.action == "build":
         built = assignments.build(args.out, args.sources)
         print(f"built {len(built)} assignments in {Path(args.out).resolve()}:")
