@@ -26,6 +26,7 @@ from .examples import (
     cube,
     dead_relu_model,
     mlp_example,
+    mystery_bug,
     smooth_df,
     smooth_f,
     spiral_model,
@@ -77,7 +78,7 @@ def fig_bug_heatmap():
     """Notebook 04's first exercise: where W1's gradient is wrong."""
     from .plots import plot_mismatch_heatmap
 
-    _, report, _, _ = bug_exercise("wrong_transpose")
+    _, report, _, _ = mystery_bug(1)  # the notebook draws it too; the bug is not named here
     return plot_mismatch_heatmap(report, "W1")
 
 
@@ -186,17 +187,22 @@ def demo_mlp_check() -> None:
     print(check_model(model, X, y))
 
 
+DEMO_BUG = "missing_1_over_m"
+"""The zoo bug the demo catches: none of notebook 04's mysteries (the demo must not answer them)."""
+
+
 def demo_bug() -> None:
     from . import bugs
 
-    name = "wrong_transpose"
-    _, report, _, _ = bug_exercise(name)
-    bug = bugs.find(name)
-    print(f"A bug from the zoo ({name}), caught and located:")
+    _, report, _, _ = bug_exercise(DEMO_BUG)
+    bug = bugs.find(DEMO_BUG)
+    print(f"A bug from the zoo ({DEMO_BUG}), caught and located:")
     print(report)
     failing = [p.name for p in report.per_parameter.values() if not p.verdict.passed]
-    print(f"located: the gradients of {', '.join(failing)} are wrong, every other parameter's "
-          f"is right; the worst components are in {sorted({r.name for r in report.worst(5)})}")
+    right = [p.name for p in report.per_parameter.values() if p.verdict.passed]
+    print(f"located: the gradients of {', '.join(failing)} are wrong"
+          + (f", those of {', '.join(right)} right" if right else "")
+          + f"; the worst components are in {sorted({r.name for r in report.worst(5)})}")
     print(f"the bug: {bug.description}")
 
 
