@@ -173,7 +173,7 @@ def check_number(value: Any, reference: float, *, name: str, rtol: float = 0.01,
 
     if right(v):
         return Feedback(name, True, "right.").explained(explain)
-    within = f"a factor {factor:g}" if factor is not None else f"{rtol:.0%}"
+    within = f"a factor {factor:g}" if factor is not None else f"{100 * rtol:g}%"
     side = "too large" if v > reference else "too small"
     seen = name_number(v, right, units=units, wrong=wrong, scale=factor is None)
     tail = (f" {seen}" if seen else "") + (f" Hint: {hint}" if hint else "")

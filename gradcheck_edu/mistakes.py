@@ -115,11 +115,13 @@ def name_number(value: float, right: Callable[[float], bool], *,
         if w and abs(value - w) <= 0.01 * abs(w):
             return f"That is {what}."
     if scale and value and right(-value):
-        return "The right size with the wrong sign: which way round is the difference taken?"
+        return "The right size, with the wrong sign."
     if scale and right(value / 2):
         return "Twice the right size: a factor 2 too many?"
     if scale and right(2 * value):
         return "Half the right size: a factor 2 missing?"
+    if -30 < value < 30 and right(10.0**value):
+        return "This looks like the exponent (log10) of the answer: write the number itself."
     for name, unit in (units or {}).items():
         if right(value * unit):
             return (f"This looks counted in units of {name}: the question asks for the number "

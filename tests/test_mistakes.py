@@ -74,7 +74,8 @@ def test_the_common_wrong_numbers_are_named():
                                wrong={"the error of the central difference": central_error})
 
     assert check(0.003001).passed
-    assert "wrong sign" in check(-0.003001).message
+    assert "with the wrong sign" in check(-0.003001).message
+    assert "exponent (log10)" in fb.check_number(-5.2, 6e-6, name="best", factor=5).message
     assert "Twice the right size" in check(0.006002).message
     assert "Half the right size" in check(0.0015).message
     assert "counted in units of eps" in check(3.001).message
@@ -84,6 +85,11 @@ def test_the_common_wrong_numbers_are_named():
     # within a factor (an order of magnitude): no claim of a factor 2
     got = fb.check_number(6e-5, 6e-6, name="best", factor=5)
     assert not got.passed and "factor 2" not in got.message
+    chance = np.log(3)
+    wrong = {"the loss with the base-10 logarithm": chance / np.log(10), "a probability": 1 / 3}
+    got = fb.check_number(np.log10(3), chance, name="chance", rtol=1e-3, wrong=wrong)
+    assert got.message == "not within 0.1%: too small. That is the loss with the base-10 logarithm."
+    assert "That is a probability" in fb.check_number(0.33, chance, name="c", wrong=wrong).message
 
 
 class Affine:
