@@ -32,11 +32,20 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["read_grades", "summarize", "feedback_examples", "anonymise", "write_report",
-           "UNKNOWN_KIND"]
+           "grade_rows", "UNKNOWN_KIND"]
 
 UNKNOWN_KIND = "unknown"
 _EXAMPLE_CHARS = 400
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+def grade_rows(grade: Any) -> dict[str, dict[str, Any]]:
+    """The ``rows`` of a question in the JSON lines, from a
+    :class:`~gradcheck_edu.grading.Grade`: ``{row: {"points", "max", "verdict", "kind"}}``
+    (``verdict`` the verdict's name or None, ``kind`` :attr:`RowGrade.kind`)."""
+    return {name: {"points": r.score, "max": r.max_score,
+                   "verdict": None if r.verdict is None else r.verdict.name, "kind": r.kind}
+            for name, r in grade.rows.items()}
 
 
 def read_grades(path: str | Path) -> list[dict[str, Any]]:

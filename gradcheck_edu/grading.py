@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .feedback import Feedback, describe_error, mismatch_hint, quietly, require, unanswered
-from .mistakes import layer_factors
+from .mistakes import layer_factors, small_kind
 from .verdicts import Verdict
 
 __all__ = ["grade_layer", "Grade", "RowGrade", "require_row", "student_seed"]
@@ -60,9 +60,11 @@ class RowGrade:
         The pattern of the mismatch that the check read (``.kind``: "scale", "sign",
         "transpose", "zero", ...; see :mod:`gradcheck_edu.patterns`); None when the row passed
         or could not be checked.
-    stopped : str
-        What stopped a row that could not be checked: "shape", "raised", "not answered", or
-        "accumulates" (a second backward on the same layer doubled the gradient); "" else.
+    reading : str
+        The kind of mistake read apart from the pattern: what stopped a row that could not be
+        checked ("shape", "raised", "not answered"), "accumulates" (a second backward on the same
+        layer doubled the gradient), or for a gradient too small for a pattern the exact
+        mismatch read ("zero": the loss does not depend on it, "sign", "scale"); "" else.
     """
 
     name: str
@@ -71,16 +73,18 @@ class RowGrade:
     feedback: str
     verdict: Any = None
     pattern: Any = None
-    stopped: str = ""
+    reading: str = ""
 
     @property
     def kind(self) -> str | None:
         """The kind of mistake, for a class report: the pattern's kind ("scale", "sign", ...),
-        or what stopped the row (:attr:`stopped`), "unknown" for a failed row with neither;
+        or what :attr:`reading` says first, "unknown" for a failed row with neither;
         None when the row passed."""
         if self.passed:
             return None
-        return self.pattern.kind if self.pattern is not None else (self.stopped or "unknown")
+        if self.reading:
+            return self.reading
+        return self.pattern.kind if self.pattern is not None else "unknown"
 
     @property
     def passed(self) -> bool:
@@ -146,8 +150,8 @@ def _what(name: str) -> str:
     return _ROW_WHAT.get(name, f"grads[{name!r}]")
 
 
-def _zero_rows(names, pts, message, stopped="raised") -> dict[str, RowGrade]:
-    return {n: RowGrade(n, 0.0, pts[n], f"{_what(n)}: not graded, {message}", stopped=stopped)
+def _zero_rows(names, pts, message, reading="raised") -> dict[str, RowGrade]:
+    return {n: RowGrade(n, 0.0, pts[n], f"{_what(n)}: not graded, {message}", reading=reading)
             for n in names}
 
 
@@ -221,11 +225,11 @@ def _grade(layer, x, names, pts, hints, seed) -> tuple[dict[str, RowGrade], str]
     analytic: dict[str, np.ndarray] = {}
     for n in names:
         value, target = (dx, x) if n == "x" else (grads.get(n), params[n])
-        problem, stopped = "", "shape"
+        problem, reading = "", "shape"
         if unanswered(value):
             problem = ("backward returns None: return dx" if n == "x" else
                        f"layer.grads has no {n!r} after backward: fill it")
-            stopped = "not answered"
+            reading = "not answered"
         else:
             try:
                 value = np.array(value, dtype=np.float64)
@@ -237,7 +241,7 @@ def _grade(layer, x, names, pts, hints, seed) -> tuple[dict[str, RowGrade], str]
                                f"shape {np.shape(target)}: a missing transpose, or a sum over "
                                "the wrong axis?")
         if problem:
-            rows[n] = RowGrade(n, 0.0, pts[n], f"{_what(n)}: WRONG, {problem}", stopped=stopped)
+            rows[n] = RowGrade(n, 0.0, pts[n], f"{_what(n)}: WRONG, {problem}", reading=reading)
         else:
             analytic[n] = value
     if not analytic:
@@ -267,7 +271,7 @@ def _grade(layer, x, names, pts, hints, seed) -> tuple[dict[str, RowGrade], str]
         rows[n] = _row(n, report, pts[n], hints.get(n), context)
         if n in again:
             rows[n] = RowGrade(n, 0.0, pts[n], f"{_what(n)}: WRONG, {again[n]}", Verdict.WRONG,
-                               stopped="accumulates")
+                               reading="accumulates")
     return {n: rows[n] for n in names}, note
 
 
@@ -310,7 +314,10 @@ def _row(n: str, report, points: float, hint: str | None, context: dict) -> RowG
     why = row.note if verdict.name == "CANNOT_TELL" else mismatch_hint(
         report.analytic[n], report.numerical[n], pattern, name=n, **context)
     tail = f" Hint: {hint}" if hint else ""
-    return RowGrade(n, 0.0, points, f"{head}: {why}{tail}", verdict, pattern)
+    small = small_kind(report.analytic[n], report.numerical[n]) if (
+        pattern is not None and pattern.kind == "unknown") else None
+    return RowGrade(n, 0.0, points, f"{head}: {why}{tail}", verdict, pattern,
+                    reading=small or "")
 
 
 def require_row(grade: Grade, row: str) -> None:

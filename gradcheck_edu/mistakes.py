@@ -37,7 +37,7 @@ import numpy as np
 
 __all__ = ["describe_error", "failed_cell", "not_a_number", "name_number", "common_factor",
            "name_factor", "matching_factor", "known_wrong", "name_function", "small_mismatch",
-           "at_labels", "layer_factors"]
+           "small_kind", "at_labels", "layer_factors"]
 
 _EXACT = 1e-6  # a factor is read only when it holds in every component to this relative error
 
@@ -232,22 +232,34 @@ def name_function(seen: Sequence[tuple[Any, Any, tuple]],
     return "" if k is None else "Your function returns " + name_factor(k)
 
 
+def small_kind(analytic: Any, numerical: Any) -> str | None:
+    """The kind :func:`small_mismatch` reads, for a class report: "zero" (the numerical
+    gradient is zero everywhere), "sign" or "scale" (one exact factor); else None."""
+    a = np.asarray(analytic, dtype=float)
+    n = np.asarray(numerical, dtype=float)
+    if a.shape != n.shape or not (np.all(np.isfinite(a)) and np.all(np.isfinite(n))):
+        return None
+    if np.any(a) and np.max(np.abs(n), initial=0.0) <= 1e-9 * np.max(np.abs(a)):
+        return "zero"
+    k = common_factor([a], [n])
+    return None if k is None else ("sign" if _is(k, -1.0) else "scale")
+
+
 def small_mismatch(analytic: Any, numerical: Any, name: str,
                    sizes: Mapping[str, int] | None = None,
                    factors: Mapping[str, float] | None = None) -> str | None:
     """What an exact mismatch of a gradient too small for a pattern (a bias of 3 components)
     says, or None: a numerical gradient zero everywhere while the analytic one is not (the loss
     does not depend on the parameter), or one common factor (:func:`name_factor`)."""
+    kind = small_kind(analytic, numerical)
     a = np.asarray(analytic, dtype=float)
-    n = np.asarray(numerical, dtype=float)
-    if a.shape != n.shape or not (np.all(np.isfinite(a)) and np.all(np.isfinite(n))):
-        return None
-    if np.any(a) and np.max(np.abs(n), initial=0.0) <= 1e-9 * np.max(np.abs(a)):
+    if kind == "zero":
         verb = "add" if a.ndim == 1 and name.startswith("b") else "use"
         return (f"the numerical gradient of {name} is zero in every component: the loss does "
                 f"not depend on {name}. Does forward {verb} {name}?")
-    k = common_factor([a], [n])
-    return None if k is None else name_factor(k, sizes, factors)
+    if kind is None:
+        return None
+    return name_factor(common_factor([a], [np.asarray(numerical, dtype=float)]), sizes, factors)
 
 
 def at_labels(where: Any, labels: Any) -> str | None:

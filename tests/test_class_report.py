@@ -10,10 +10,18 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from gradcheck_edu.class_report import anonymise, feedback_examples, read_grades, summarize
+from gradcheck_edu.class_report import (
+    anonymise,
+    feedback_examples,
+    grade_rows,
+    read_grades,
+    summarize,
+)
 from gradcheck_edu.cli import main
+from gradcheck_edu.grading import grade_layer
 
 OK = {"verdict": "EXCELLENT", "kind": None}
 
@@ -190,3 +198,53 @@ def test_the_page_in_headless_chromium(grades, tmp_path):
     for colour in ((31, 119, 180), (44, 160, 44)):
         near = np.all(np.abs(rgb - np.array(colour)) <= 12, axis=-1)
         assert near.sum() > 2000, (colour, int(near.sum()))
+
+
+class Planted:
+    """out = x @ W + b with one planted mistake, graded by grade_layer like a submission."""
+
+    def __init__(self, mistake=""):
+        rng = np.random.default_rng(1)
+        self.params = {"W": rng.standard_normal((4, 3)), "b": rng.standard_normal(3)}
+        self.grads = {"W": np.zeros((4, 3)), "b": np.zeros(3)}
+        self.mistake = mistake
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.params["W"] + (0 if self.mistake == "no b" else self.params["b"])
+
+    def backward(self, dout):
+        dW = self.x.T @ dout * (-1 if self.mistake == "sign" else 1)
+        if self.mistake == "+=":
+            self.grads["W"] += dW
+        else:
+            self.grads["W"][...] = dW
+        self.grads["b"] = dout.sum(axis=0) / (len(dout) if self.mistake == "1/N" else 1)
+        dx = dout @ self.params["W"].T
+        return dx.T if self.mistake == "dx.T" else dx
+
+
+def test_graded_layers_make_the_counts(tmp_path):
+    """Submissions graded by grade_layer, with known mistakes: the report counts them by kind."""
+    x = np.random.default_rng(2).standard_normal((4, 4))
+    mistakes = ["", "", "sign", "+=", "no b", "1/N", "1/N", "dx.T"]
+    lines = []
+    for i, mistake in enumerate(mistakes):
+        grade = grade_layer(Planted(mistake), x, points={"x": 1, "W": 2, "b": 1}, name="Affine")
+        lines.append({"submission": f"student{i}.ipynb", "total": grade.score, "max": 4.0,
+                      "questions": {"Affine": {"points": grade.score, "max": grade.max_score,
+                                               "feedback": str(grade),
+                                               "rows": grade_rows(grade)}}})
+    path = tmp_path / "graded.jsonl"
+    path.write_text("\n".join(map(json.dumps, lines)))
+    summary = summarize(read_grades(path))
+    assert summary["submissions"] == 8
+    assert summary["questions"]["Affine"]["rows"] == {
+        "x": {"passed": 7, "kinds": {"transpose": 1}},  # x is square: dx.T fits
+        "W": {"passed": 6, "kinds": {"sign": 1, "accumulates": 1}},
+        "b": {"passed": 5, "kinds": {"zero": 1, "scale": 2}},
+    }
+    examples = feedback_examples(read_grades(path))
+    assert "Does forward add b?" in examples[("Affine", "b")]["zero"]
+    assert "batch size (N = 4)" in examples[("Affine", "b")]["scale"]
+    assert "student" not in json.dumps(examples)

@@ -122,9 +122,11 @@ def test_a_bias_of_three_components_is_read_when_exact():
     b = grade.rows["b"]
     assert not b.passed and "too few" not in b.feedback
     assert "the loss does not depend on b. Does forward add b?" in b.feedback
+    assert b.kind == "zero"  # for the class report: read, not "unknown"
     grade = grade_layer(Affine("1/N"), X)
     assert "a factor that is the batch size (N = 4): a 1/N too many or too few?" in \
         grade.rows["b"].feedback
+    assert grade.rows["b"].kind == "scale"
     assert grade.rows["W"].passed and grade.rows["x"].passed
 
 
@@ -230,3 +232,24 @@ def test_rows_carry_their_kind():
     assert {n: r.kind for n, r in grade.rows.items()} == {"x": "not answered", "W": "shape",
                                                            "b": "not answered"}
     assert all(r.kind is None for r in grade_layer(Affine(), X).rows.values())
+
+
+def test_in_a_notebook_the_failed_first_cell_is_named(tmp_path):
+    """A kernel as a student runs it: the first cell fails to import, a later check meets the
+    NameError, and its feedback names the first cell's error as the cause."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import nump as np"),
+                nbformat.v4.new_code_cell("class Tanh:\n    params, grads = {}, {}\n"
+                                          "    def forward(self, x):\n        return np.tanh(x)\n"
+                                          "    def backward(self, dout):\n        return dout"),
+                nbformat.v4.new_code_cell("import numpy\nfrom gradcheck_edu.grading import "
+                                          "grade_layer\nprint(grade_layer(Tanh(), numpy.ones((2, 3)"
+                                          ")))")]
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = "".join(o.get("text", "") for o in nb.cells[2].outputs)
+    assert "your layer raised NameError: name 'np' is not defined (a cell failed before with " \
+           "ModuleNotFoundError: No module named 'nump': that is the cause" in text
