@@ -26,6 +26,7 @@ from .examples import (
     cube,
     dead_relu_model,
     mlp_example,
+    mystery_bug,
     smooth_df,
     smooth_f,
     spiral_model,
@@ -78,7 +79,7 @@ def fig_bug_heatmap():
     """Notebook 04's first exercise: where W1's gradient is wrong."""
     from .plots import plot_mismatch_heatmap
 
-    _, report, _, _ = bug_exercise("wrong_transpose")
+    _, report, _, _ = mystery_bug(1)  # the notebook draws it too; the bug is not named here
     return plot_mismatch_heatmap(report, "W1")
 
 
@@ -187,17 +188,22 @@ def demo_mlp_check() -> None:
     print(check_model(model, X, y))
 
 
+DEMO_BUG = "missing_1_over_m"
+"""The zoo bug the demo catches: none of notebook 04's mysteries (the demo must not answer them)."""
+
+
 def demo_bug() -> None:
     from . import bugs
 
-    name = "wrong_transpose"
-    _, report, _, _ = bug_exercise(name)
-    bug = bugs.find(name)
-    print(f"A bug from the zoo ({name}), caught and located:")
+    _, report, _, _ = bug_exercise(DEMO_BUG)
+    bug = bugs.find(DEMO_BUG)
+    print(f"A bug from the zoo ({DEMO_BUG}), caught and located:")
     print(report)
     failing = [p.name for p in report.per_parameter.values() if not p.verdict.passed]
-    print(f"located: the gradients of {', '.join(failing)} are wrong, every other parameter's "
-          f"is right; the worst components are in {sorted({r.name for r in report.worst(5)})}")
+    right = [p.name for p in report.per_parameter.values() if p.verdict.passed]
+    print(f"located: the gradients of {', '.join(failing)} are wrong"
+          + (f", those of {', '.join(right)} right" if right else "")
+          + f"; the worst components are in {sorted({r.name for r in report.worst(5)})}")
     print(f"the bug: {bug.description}")
 
 
@@ -272,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="the folder 'assignments build' wrote (default: build afresh)")
     g.add_argument("--json", action="store_true", help="JSON: {total, max, questions}; one "
                    "object per line for several submissions")
+    r = act.add_parser("report", help="what the class got wrong: DIR/index.html, DIR/summary.json")
+    r.add_argument("grades", metavar="GRADES.jsonl", help="the lines 'grade --json' printed")
+    r.add_argument("--out", required=True, metavar="DIR")
+    r.add_argument("--assignment", help="keep the lines of this assignment")
     args = parser.parse_args(argv)
     folder = {"figures": ("--out", getattr(args, "out", None)),
               "demo": ("--figures", None if getattr(args, "no_figures", False)
@@ -298,6 +308,16 @@ def _assignments(args) -> int:
 
     from . import assignments
 
+    if args.action == "report":
+        from .class_report import write_report
+
+        try:
+            paths = write_report(args.grades, args.out, args.assignment)
+        except (ValueError, OSError) as err:
+            print(f"gradcheck-edu assignments report: {err}", file=sys.stderr)
+            return 2
+        print(f"wrote {paths['index'].resolve()} and {paths['summary'].name}")
+        return 0
     if args.action == "build":
         built = assignments.build(args.out, args.sources)
         print(f"built {len(built)} assignments in {Path(args.out).resolve()}:")

@@ -7,8 +7,9 @@ notebook draws.
 * notebook 01: :func:`cube`, ``theta**3`` at ``theta = 1``;
 * notebook 02: :func:`smooth_f` / :func:`smooth_df`, :data:`FLOAT32_METHODS`, :func:`taylor_pair`;
 * notebook 03: :func:`mlp_example`;
-* notebook 04: :func:`bug_exercise`, :func:`mystery_bug` (with :func:`is_mystery`,
-  :func:`inject_mystery`);
+* notebook 04: :func:`bug_exercise`, :func:`mystery_bug`, and the checks its student version
+  calls, :func:`check_mystery` and :func:`check_mystery_fix` (its sources alone use
+  :func:`is_mystery` and :func:`inject_mystery`);
 * notebook 05: :func:`spiral_model`, :func:`dead_relu_model` (:data:`DEAD_RELU_TITLES`),
   :func:`checklist_report`.
 
@@ -25,7 +26,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["cube", "smooth_f", "smooth_df", "FLOAT32_METHODS", "taylor_pair", "mlp_example",
-           "bug_exercise", "MYSTERY_DIGESTS", "is_mystery", "inject_mystery", "mystery_bug",
+           "bug_exercise", "MYSTERY_DIGESTS", "inject_mystery", "mystery_bug", "check_mystery",
+           "check_mystery_fix",
            "spiral_model", "dead_relu_model", "DEAD_RELU_TITLES", "checklist_report"]
 
 
@@ -145,7 +147,10 @@ def is_mystery(number: int, name: str) -> bool:
     """Whether the bug ``name`` is the one behind notebook 04's mystery ``number`` (1 to 3).
 
     It compares digests of the names (:data:`MYSTERY_DIGESTS`), so a check can say right or wrong
-    without the answer being written anywhere a student reads it.
+    without the answer being written anywhere a student reads it. It tells the answer to whoever
+    loops over the catalog: it is for the notebook's sources and the tests, not in ``__all__``,
+    and no student version imports it (they call :func:`check_mystery`, which judges the
+    student's own answer).
 
     >>> is_mystery(1, "sign_error")
     False
@@ -165,6 +170,57 @@ def inject_mystery(model: Any, number: int):
     from . import bugs
 
     return bugs.inject(model, _mystery_name(_check_number(number)))
+
+
+def check_mystery(number: int, answer: Any, *, name: str, hint: str | None = None,
+                  explain: str = ""):
+    """Feedback on ``answer``, a student's name for mystery ``number``'s bug: right or not (one of
+    the catalog's names), and, after a right answer only, the bug's description and ``explain``.
+
+    The check a student version calls in place of :func:`is_mystery`, which it does not import:
+    it says right or wrong about the student's own answer, as ``grader.check`` does.
+    """
+    from . import bugs
+    from .feedback import check_choice
+
+    bug = bugs.find(_mystery_name(_check_number(number)))
+    return check_choice(answer, lambda n: is_mystery(number, n), [b.name for b in bugs.catalog()],
+                        name=name, hint=hint,
+                        explain=f"{bug.name}: {bug.description}" + (f" {explain}" if explain
+                                                                     else ""))
+
+
+def check_mystery_fix(fixed_backward: Any, number: int = 1, seed: int = 0, *,
+                      name: str = "fixed_backward", hint: str | None = None):
+    """Feedback on a student's ``fixed_backward(self, dout)`` for mystery ``number``: the method
+    replaces the buggy ``backward`` in the copy :func:`inject_mystery` makes, and the model is
+    gradient-checked (:func:`~gradcheck_edu.check_model`) on the mystery's batch. A right fix
+    is told which bug it fixed."""
+    import types
+
+    from . import bugs
+    from .check import check_model
+    from .feedback import Feedback, check_report, describe_error, unanswered
+
+    if unanswered(fixed_backward) or not callable(fixed_backward):
+        return Feedback(name, False, "not answered yet: write the method.")
+    model, _, X, y = mystery_bug(number, seed=seed)
+    buggy = inject_mystery(model, number)
+    layer = next(layer for layer in buggy.layers if "backward" in vars(layer))
+    layer.backward = types.MethodType(fixed_backward, layer)
+    n_in, n_out = layer.params["W"].shape
+    try:
+        layer.forward(np.ones((len(X), n_in)))
+        if layer.backward(np.ones((len(X), n_out))) is None:
+            return Feedback(name, False, "not answered yet: your method returns None; return dx.")
+        report = check_model(buggy, X, y)
+    except Exception as err:  # the student's code: any error becomes feedback
+        return Feedback(name, False, f"the model failed with your backward: "
+                        f"{describe_error(err)}")
+    bug = bugs.find(_mystery_name(number))
+    return check_report(report, name=name, hint=hint,
+                        explain=f"The bug was {bug.name}: {bug.description} Your backward now "
+                                "does what gradcheck_edu.nn.Linear.backward does.")
 
 
 def mystery_bug(number: int, seed: int = 0):

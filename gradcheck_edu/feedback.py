@@ -32,11 +32,23 @@ from typing import Any
 import numpy as np
 
 from .basics import relative_error
+from .mistakes import (
+    at_labels,
+    describe_error,
+    failed_cell,
+    known_wrong,
+    matching_factor,
+    name_factor,
+    name_function,
+    name_number,
+    not_a_number,
+    small_mismatch,
+)
 from .verdicts import Verdict, classify_relative_error
 
 __all__ = ["Feedback", "unanswered", "quietly", "Captured", "require", "check_number",
            "check_function", "check_gradient", "check_names", "check_numbers", "check_choice",
-           "check_report", "mismatch_hint", "describe_error"]
+           "check_report", "mismatch_hint", "describe_error", "failed_cell"]
 
 
 @dataclass
@@ -125,12 +137,6 @@ def require(feedback: Feedback) -> None:
         print(feedback)
 
 
-def describe_error(err: BaseException) -> str:
-    """``"ValueError: the message"``, or the type alone when the message is empty."""
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
-
-
 def _failed_call(name: str, err: BaseException, hint: str | None) -> Feedback:
     tail = f" Hint: {hint}" if hint else ""
     return Feedback(name, False, f"your code raised {describe_error(err)}.{tail}",
@@ -139,29 +145,38 @@ def _failed_call(name: str, err: BaseException, hint: str | None) -> Feedback:
 
 def check_number(value: Any, reference: float, *, name: str, rtol: float = 0.01,
                  factor: float | None = None, hint: str | None = None,
-                 explain: str | None = None) -> Feedback:
+                 explain: str | None = None, units: dict[str, float] | None = None,
+                 wrong: dict[str, float] | None = None) -> Feedback:
     """A predicted number against the measured one, within ``rtol`` (relative), or within a
     ``factor`` either way (for orders of magnitude: a step, an error).
 
-    The feedback says right, too large or too small, and the hint; never the reference. A right
-    answer gets ``explain`` (the measured value, why), which a wrong one never shows.
+    The feedback says right, too large or too small, and the hint; never the reference. A
+    string is not a number (``'0.003'`` fails). A common wrong answer is named
+    (:func:`~gradcheck_edu.mistakes.name_number`): the other sign, a factor 2 (within ``rtol``
+    only), an answer counted in ``units`` (``{"eps": 0.001}``), one of the ``wrong`` values
+    (what it is -> value). A right answer gets ``explain`` (the measured value, why), which a
+    wrong one never shows.
     """
     if unanswered(value):
         return Feedback(name, False, "not answered yet: replace the ... with your answer.")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return Feedback(name, False, f"expected a number, got {type(value).__name__}.")
-    if factor is not None:
-        ok = v > 0 and reference / factor <= v <= reference * factor
-        within = f"a factor {factor:g}"
-    else:
-        ok = abs(v - reference) <= rtol * abs(reference)
-        within = f"{rtol:.0%}"
-    if math.isfinite(v) and ok:
+    problem = not_a_number(value)
+    if problem:
+        return Feedback(name, False, problem)
+    v = float(value)
+
+    def right(x: float) -> bool:
+        if not math.isfinite(x):
+            return False
+        if factor is not None:
+            return x > 0 and reference / factor <= x <= reference * factor
+        return abs(x - reference) <= rtol * abs(reference)
+
+    if right(v):
         return Feedback(name, True, "right.").explained(explain)
+    within = f"a factor {factor:g}" if factor is not None else f"{100 * rtol:g}%"
     side = "too large" if v > reference else "too small"
-    tail = f" Hint: {hint}" if hint else ""
+    seen = name_number(v, right, units=units, wrong=wrong, scale=factor is None)
+    tail = (f" {seen}" if seen else "") + (f" Hint: {hint}" if hint else "")
     return Feedback(name, False, f"not within {within}: {side}.{tail}")
 
 
@@ -173,11 +188,11 @@ def check_numbers(values: Any, reference: dict[str, float], *, name: str, rtol: 
         return Feedback(name, False, "not answered yet: replace the ... with your answers.")
     if not isinstance(values, dict):
         return Feedback(name, False, f"expected a dict with keys {sorted(reference)}.")
-    parts = []
+    parts, passed = [], True
     for key, ref in reference.items():
         got = check_number(values.get(key), ref, name=key, rtol=rtol)
         parts.append(f"{key} {got.message.rstrip('.')}")
-    passed = all(p.endswith("right") for p in parts)
+        passed = passed and got.passed
     tail = "" if passed or not hint else f" Hint: {hint}"
     return Feedback(name, passed, "; ".join(parts) + "." + tail).explained(explain)
 
@@ -218,22 +233,30 @@ def check_report(report: Any, *, name: str, hint: str | None = None,
                mismatch_hint(a, n, row.pattern)).rstrip(".")
         lines.append(f"{row.name} {row.verdict.name}: {why}")
     tail = f" Hint: {hint}" if hint else ""
-    return Feedback(name, False, f"{report.verdict.name}; " + "; ".join(lines) + "." + tail,
+    text = "; ".join(lines)
+    text += "" if text.endswith(("?", ".")) else "."
+    return Feedback(name, False, f"{report.verdict.name}; {text}{tail}",
                     report.verdict)
 
 
 def check_function(func: Any, reference: Callable, cases: Sequence[tuple[str, tuple]], *,
-                   name: str, hint: str | None = None) -> Feedback:
+                   name: str, hint: str | None = None,
+                   wrong: Sequence[tuple[str, Callable]] | None = None) -> Feedback:
     """A student's function against the library's, on labelled argument tuples.
 
     Each case is ``(label, args)``; ``func(*args)`` and ``reference(*args)`` are compared by
     relative error and the worst case's verdict is the verdict. Arguments that are arrays are
-    copied for each call, and the feedback notes a function that modified its input.
+    copied for each call, and the feedback notes a function that modified its input. A wrong
+    function is named when it returns, on every case, one of the ``wrong`` answers (``(what it
+    is, function)``; default :func:`~gradcheck_edu.mistakes.known_wrong` of ``reference``: the
+    central difference where the one-sided one is asked, ...) or the right values times one
+    common factor (a sign, a factor 2).
     """
     if unanswered(func) or not callable(func):
         return Feedback(name, False, "not answered yet: write the function in place of the ....")
     worst: tuple[Verdict, str] = (Verdict.EXCELLENT, "")
     n_wrong = 0
+    seen: list[tuple[Any, Any, tuple]] = []
     for label, args in cases:
         mine = tuple(np.array(a, dtype=float) if isinstance(a, np.ndarray) else a for a in args)
         try:
@@ -252,26 +275,47 @@ def check_function(func: Any, reference: Callable, cases: Sequence[tuple[str, tu
         if np.shape(value) != np.shape(expected):
             return Feedback(name, False, f"your function returns shape {np.shape(value)} for "
                             f"{label}; the answer has shape {np.shape(expected)}.")
-        verdict = classify_relative_error(relative_error(np.asarray(value, dtype=float),
-                                                         np.asarray(expected, dtype=float)))
+        try:
+            verdict = classify_relative_error(relative_error(np.asarray(value, dtype=float),
+                                                             np.asarray(expected, dtype=float)))
+        except (TypeError, ValueError):
+            return Feedback(name, False, f"your function returns {type(value).__name__} for "
+                            f"{label}, not a number or an array of numbers.")
+        seen.append((value, expected, args))
         n_wrong += not verdict.passed
         if verdict > worst[0] or not worst[1]:
             worst = (verdict, label + captured.note())
     if n_wrong == 0:
         return Feedback(name, True, f"{worst[0].name} on all {len(cases)} inputs.", worst[0])
-    tail = f" Hint: {hint}" if hint else ""
+    named = name_function(seen, known_wrong(reference) if wrong is None else wrong)
+    tail = (f" {named}" if named else "") + (f" Hint: {hint}" if hint else "")
     return Feedback(name, False, f"{worst[0].name} ({worst[0].explanation.split(',')[0]}) on "
                     f"{n_wrong} of {len(cases)} inputs, e.g. {worst[1]}.{tail}", worst[0])
 
 
-def mismatch_hint(analytic: np.ndarray, numerical: np.ndarray, pattern: Any = None) -> str:
+def mismatch_hint(analytic: np.ndarray, numerical: np.ndarray, pattern: Any = None, *,
+                  name: str = "", sizes: dict[str, int] | None = None,
+                  factors: dict[str, float] | None = None, labels: Any = None) -> str:
     """What the mismatch of two gradients looks like, in words (no values of either).
 
-    ``pattern`` (a report row's ``.pattern``, when the checker reads one) is used when given.
-    Else: all zeros, NaN, one common factor, or how many components are off.
+    ``pattern`` (a report row's ``.pattern``, when the checker reads one) is used when given,
+    with what the caller knows named in it: a factor that is one of ``sizes`` (``{"the batch
+    size": 4}``) or ``factors`` (numbers the layer holds: ``{"p": 0.6}``), entries that are the
+    positions of the ``labels``. A gradient too small for a pattern (a bias of 3 components)
+    is read when the mismatch is exact (:func:`~gradcheck_edu.mistakes.small_mismatch`: the loss
+    does not depend on ``name``, a factor). Else: all zeros, NaN, one common factor, or how
+    many components are off.
     """
+    kind = getattr(pattern, "kind", None)
+    if kind == "unknown":
+        read = small_mismatch(analytic, numerical, name or "it", sizes, factors)
+        if read:
+            return read
+    if kind == "scale" and pattern.factor and factors:
+        if matching_factor(pattern.factor, factors) is not None:
+            return name_factor(pattern.factor, None, factors)
     if pattern is not None:
-        return _student_sentence(pattern)
+        return at_labels(getattr(pattern, "where", None), labels) or _student_sentence(pattern)
     a, n = np.asarray(analytic, dtype=float).ravel(), np.asarray(numerical, dtype=float).ravel()
     if not np.all(np.isfinite(a)):
         return "your gradient has NaN or inf entries."

@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 
 from .feedback import Feedback, describe_error, mismatch_hint, quietly, require, unanswered
+from .mistakes import layer_factors, small_kind
+from .verdicts import Verdict
 
 __all__ = ["grade_layer", "Grade", "RowGrade", "require_row", "student_seed"]
 
@@ -58,6 +60,11 @@ class RowGrade:
         The pattern of the mismatch that the check read (``.kind``: "scale", "sign",
         "transpose", "zero", ...; see :mod:`gradcheck_edu.patterns`); None when the row passed
         or could not be checked.
+    reading : str
+        The kind of mistake read apart from the pattern: what stopped a row that could not be
+        checked ("shape", "raised", "not answered"), "accumulates" (a second backward on the same
+        layer doubled the gradient), or for a gradient too small for a pattern the exact
+        mismatch read ("zero": the loss does not depend on it, "sign", "scale"); "" else.
     """
 
     name: str
@@ -66,6 +73,18 @@ class RowGrade:
     feedback: str
     verdict: Any = None
     pattern: Any = None
+    reading: str = ""
+
+    @property
+    def kind(self) -> str | None:
+        """The kind of mistake, for a class report: the pattern's kind ("scale", "sign", ...),
+        or what :attr:`reading` says first, "unknown" for a failed row with neither;
+        None when the row passed."""
+        if self.passed:
+            return None
+        if self.reading:
+            return self.reading
+        return self.pattern.kind if self.pattern is not None else "unknown"
 
     @property
     def passed(self) -> bool:
@@ -131,8 +150,9 @@ def _what(name: str) -> str:
     return _ROW_WHAT.get(name, f"grads[{name!r}]")
 
 
-def _zero_rows(names, pts, message) -> dict[str, RowGrade]:
-    return {n: RowGrade(n, 0.0, pts[n], f"{_what(n)}: not graded, {message}") for n in names}
+def _zero_rows(names, pts, message, reading="raised") -> dict[str, RowGrade]:
+    return {n: RowGrade(n, 0.0, pts[n], f"{_what(n)}: not graded, {message}", reading=reading)
+            for n in names}
 
 
 def grade_layer(layer: Any, x: Any, points: Any = None, student_id: Any = None, *,
@@ -193,7 +213,8 @@ def _grade(layer, x, names, pts, hints, seed) -> tuple[dict[str, RowGrade], str]
     try:
         out = layer.forward(x.copy())
         if unanswered(out):
-            return _zero_rows(names, pts, f"forward returns {out!r}: write forward first"), ""
+            return _zero_rows(names, pts, f"forward returns {out!r}: write forward first",
+                              "not answered"), ""
         dout = rng.standard_normal(np.shape(out))
         dx = layer.backward(dout.copy())
     except Exception as err:  # the student's code: any error becomes feedback
@@ -204,10 +225,11 @@ def _grade(layer, x, names, pts, hints, seed) -> tuple[dict[str, RowGrade], str]
     analytic: dict[str, np.ndarray] = {}
     for n in names:
         value, target = (dx, x) if n == "x" else (grads.get(n), params[n])
-        problem = ""
+        problem, reading = "", "shape"
         if unanswered(value):
             problem = ("backward returns None: return dx" if n == "x" else
                        f"layer.grads has no {n!r} after backward: fill it")
+            reading = "not answered"
         else:
             try:
                 value = np.array(value, dtype=np.float64)
@@ -219,11 +241,12 @@ def _grade(layer, x, names, pts, hints, seed) -> tuple[dict[str, RowGrade], str]
                                f"shape {np.shape(target)}: a missing transpose, or a sum over "
                                "the wrong axis?")
         if problem:
-            rows[n] = RowGrade(n, 0.0, pts[n], f"{_what(n)}: WRONG, {problem}")
+            rows[n] = RowGrade(n, 0.0, pts[n], f"{_what(n)}: WRONG, {problem}", reading=reading)
         else:
             analytic[n] = value
     if not analytic:
         return {n: rows[n] for n in names}, ""
+    again = _second_backward(layer, x, dout, analytic)
     theta = {"x": x.copy(), **{k: params[k] for k in analytic if k != "x"}}
     if "x" not in analytic:
         theta.pop("x")
@@ -242,12 +265,44 @@ def _grade(layer, x, names, pts, hints, seed) -> tuple[dict[str, RowGrade], str]
     if report.kinks:
         note = (f"{len(report.kinks)} component(s) sit at a kink (a ReLU or max crossing) and "
                 "were left out")
+    context = {"sizes": batch_size_names(x), "factors": layer_factors(layer),
+               "labels": getattr(layer, "y", None)}
     for n in analytic:
-        rows[n] = _row(n, report, pts[n], hints.get(n))
+        rows[n] = _row(n, report, pts[n], hints.get(n), context)
+        if n in again:
+            rows[n] = RowGrade(n, 0.0, pts[n], f"{_what(n)}: WRONG, {again[n]}", Verdict.WRONG,
+                               reading="accumulates")
     return {n: rows[n] for n in names}, note
 
 
-def _row(n: str, report, points: float, hint: str | None) -> RowGrade:
+def _second_backward(layer, x, dout, analytic: dict) -> dict[str, str]:
+    """Row -> what went wrong when forward and backward run a second time on the same layer
+    with the same ``x`` and ``dout`` (a layer runs once per training step): a gradient that
+    doubled (accumulated into ``grads`` with ``+=``), or an error."""
+    try:
+        layer.forward(x.copy())
+        dx = layer.backward(dout.copy())
+    except Exception as err:  # the student's code: any error becomes feedback
+        return dict.fromkeys(analytic, f"your layer raised {describe_error(err)} when forward "
+                             "and backward ran a second time on the same layer, as in training")
+    grads = getattr(layer, "grads", {})
+    out = {}
+    for n, first in analytic.items():
+        second = dx if n == "x" else (grads.get(n) if isinstance(grads, dict) else None)
+        try:
+            second = np.array(second, dtype=np.float64)
+        except (TypeError, ValueError):
+            continue
+        big = float(np.max(np.abs(first), initial=0.0))
+        if second.shape == first.shape and big > 0 and np.allclose(second, 2 * first,
+                                                                   rtol=1e-6, atol=1e-9 * big):
+            out[n] = (f"it accumulates: a second backward on the same layer gives twice the "
+                      f"first ({_what(n)} += ...?). backward must write the gradient (=, or "
+                      "[...] =), not add to it: a layer runs backward once per training step")
+    return out
+
+
+def _row(n: str, report, points: float, hint: str | None, context: dict) -> RowGrade:
     row = report.per_parameter[n]
     verdict = row.verdict
     head = f"{_what(n)}: {verdict.name} (relative error {row.relative_error:.0e})"
@@ -257,9 +312,12 @@ def _row(n: str, report, points: float, hint: str | None) -> RowGrade:
     # CANNOT_TELL: the difference is within what the finite difference can err by; its note
     # says so, and a hint about "components off" would contradict it
     why = row.note if verdict.name == "CANNOT_TELL" else mismatch_hint(
-        report.analytic[n], report.numerical[n], pattern)
+        report.analytic[n], report.numerical[n], pattern, name=n, **context)
     tail = f" Hint: {hint}" if hint else ""
-    return RowGrade(n, 0.0, points, f"{head}: {why}{tail}", verdict, pattern)
+    small = small_kind(report.analytic[n], report.numerical[n]) if (
+        pattern is not None and pattern.kind == "unknown") else None
+    return RowGrade(n, 0.0, points, f"{head}: {why}{tail}", verdict, pattern,
+                    reading=small or "")
 
 
 def require_row(grade: Grade, row: str) -> None:

@@ -172,7 +172,8 @@ def test_demo_prints_the_lessons_and_writes_the_figures(tmp_path, fresh):
     text = out.stdout
     for needle in ("3.030100", "3.000100", "EXCELLENT", "WRONG", "Debugging checklist",
                    "slope  1.00", "slope  2.00", "slope  4.00",
-                   "located: the gradients of W1, b1 are wrong", "dout @ W.T"):
+                   "located: the gradients of W1, b1, W2, b2 are wrong", "16 is the batch",
+                   "every gradient is m times too large"):
         assert needle in text, needle
     # the round-off side of every subtracting stencil falls like 1/eps
     sides = [float(v) for v in re.findall(r"round-off side\s+(-?\d\.\d\d)", text)]

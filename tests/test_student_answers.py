@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -24,19 +25,22 @@ from otter_sources import SOURCES, as_answer, fill, questions, solution_cells, s
 import gradcheck_edu
 from gradcheck_edu import assignments
 
-# Answers that are not specific: any learning rate that makes the checklist pass is right, and the
-# notebook trains with 1e-2 in every section (on purpose: it is the working setup).
-NOT_SPECIFIC = {("05_debugging_training", "q3_repair_lr")}
+# Answers that are not specific enough to scan for (none left: notebook 05's q3 asks for a rate of
+# SGD with momentum, while the sections a student sees train with Adam).
+NOT_SPECIFIC: set[tuple[str, str]] = set()
 
 # What the new-user trial found in the student versions, right after the exercises.
 TRIAL_REVEALS = {
     "02_error_order": ["has the order of the\nmethod, 1, 1, 2, 4", "$6\\times10^{-6}$ central",
-                       "truncation slope {row['order']:.2f}"],
+                       "truncation slope {row['order']:.2f}", "for the Richardson (five-point)",
+                       "$\\varepsilon^2$ for central", "its stencil is exact for cubics"],
     "03_gradient_check_mlp": ["`W3` alone is WRONG"],
     "04_find_the_bug": ["Only `W1` and `b1` are wrong", "the fix: gradcheck_edu.nn.Linear.backward",
                         "MYSTERY_BUGS", "c = −λ, the L2 strength",
-                        "whose `dx` feeds `W1` and `b1`"],
-    "05_debugging_training": ["1.0986 for 3 classes"],
+                        "whose `dx` feeds `W1` and `b1`", "is_mystery", "inject_mystery",
+                        "MYSTERY_DIGESTS"],
+    "05_debugging_training": ["1.0986 for 3 classes", "one rate that repairs it",
+                              "The whole checklist with"],
 }
 
 
@@ -197,3 +201,111 @@ def test_the_explanation_comes_only_with_a_right_answer(built, tmp_path):
     assert "W1 and b1 fail" in shown["right"][0]
     assert "The bug was" in shown["right"][1]
     assert sum(any(a in out for a in answers) for out in shown["right"][2:]) == 2
+
+
+def _student_imports(cells: list[str]) -> dict[str, object]:
+    """What the code cells of a student version import from gradcheck_edu: name -> object."""
+    import importlib
+
+    found: dict[str, object] = {}
+    for cell in cells:
+        try:
+            tree = ast.parse(cell)
+        except SyntaxError:  # an answer cell with ... or a magic
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("gradcheck_ed"):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    found[alias.asname or alias.name] = getattr(module, alias.name)
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("gradcheck_edu"):
+                        found[alias.asname or alias.name] = importlib.import_module(alias.name)
+    return found
+
+
+def _oracles(modules: set, numbers: range, names: list[str]) -> list[str]:
+    """The public functions of ``modules`` (their ``__all__``) that, called with a mystery number
+    and a catalog name (either order), answer True for exactly one name: a name recovered.
+    Functions that return a Feedback judge the caller's own answer, as grader.check does."""
+    import inspect
+    import warnings
+
+    from gradcheck_edu.feedback import Feedback
+
+    found = []
+    for module in modules:
+        for attr in getattr(module, "__all__", []):
+            func = getattr(module, attr)
+            if not inspect.isfunction(func):
+                continue
+            for k in numbers:
+                for order in ((k, None), (None, k)):
+                    try:
+                        inspect.signature(func).bind(*order)
+                    except TypeError:
+                        continue
+                    answers = []
+                    for name in names:
+                        args = tuple(name if a is None else a for a in order)
+                        try:
+                            with warnings.catch_warnings():
+                                warnings.simplefilter("ignore")
+                                answers.append(func(*args))
+                        except Exception:
+                            answers.append(None)
+                    if any(isinstance(a, Feedback) for a in answers):
+                        continue
+                    if sum(a is True or a is np.True_ for a in answers) == 1:
+                        found.append(f"{module.__name__}.{attr}{order}")
+    return found
+
+
+def test_the_student_versions_import_no_way_to_the_answers(built):
+    """Every public function of every module a student version imports from, called with a
+    mystery's number and each name of the catalog, singles out no name (notebook 04 used to import
+    is_mystery: ``[b.name for b in bugs.catalog() if is_mystery(2, b.name)]`` printed mystery 2)."""
+    import types
+
+    from gradcheck_edu import bugs, examples
+
+    names = [b.name for b in bugs.catalog()]
+    assert _oracles({examples}, range(1, 4), names) == []  # the module notebook 04 imports from
+    assert examples.is_mystery(2, "bias_grad_wrong_axis") is not None  # the sources' own check
+    probe = types.ModuleType("probe")
+    probe.__all__, probe.is_mystery = ["is_mystery"], examples.is_mystery
+    assert _oracles({probe}, range(1, 4), names) == [  # the scan finds an oracle
+        "probe.is_mystery(1, None)", "probe.is_mystery(2, None)", "probe.is_mystery(3, None)"]
+    for source in SOURCES:
+        cells, _ = _student(built, source)
+        imported = _student_imports(cells)
+        modules = {v for v in imported.values() if isinstance(v, types.ModuleType)}
+        modules |= {sys.modules.get(getattr(v, "__module__", "")) for v in imported.values()
+                    if callable(v)}
+        assert "is_mystery" not in imported and "inject_mystery" not in imported, source.stem
+        assert _oracles(modules - {None}, range(1, 4), names) == [], source.stem
+
+
+def test_the_demo_answers_no_exercise(capsys):
+    """The demo's own output (the README prints it) states no answer: not the literal answers,
+    not the phrases the trial found, and its bug is no mystery of notebook 04 (the demo used to
+    print mystery 1's very model, batch and bug)."""
+    from gradcheck_edu import cli
+    from gradcheck_edu.examples import bug_exercise, is_mystery, mystery_bug
+
+    cli.demo(figures=None)
+    text = capsys.readouterr().out
+    assert "located:" in text and cli.DEMO_BUG in text
+    assert not any(is_mystery(k, cli.DEMO_BUG) for k in (1, 2, 3))
+    demo_report = bug_exercise(cli.DEMO_BUG)[1]
+    for k in (1, 2, 3):
+        assert mystery_bug(k)[1].relative_error != demo_report.relative_error
+    assert "dout @ W.T" not in text and "located: the gradients of W1, b1 are wrong" not in text
+    for source in SOURCES:
+        for question, code in questions(source).items():
+            for answer in code:
+                for literal in literal_answers(answer)[0]:
+                    assert literal not in text, (source.stem, question, literal)
+        for phrase in TRIAL_REVEALS.get(source.stem, []):
+            assert phrase not in text, (source.stem, phrase)
