@@ -90,12 +90,12 @@ def test_committed_figures_hold_with_another_cpus_roundoff(tmp_path, fresh, map_
 
 @pytest.mark.parametrize("mode", [None, "libm", 11, 12, 13])
 def test_what_the_error_figure_says_does_not_depend_on_roundoff(mode):
-    """The float64 error figure's claims, on any CPU: each stencil's fitted truncation order
-    (measured within 0.008 of 1, 1, 2, 4, 2 under these perturbations, a quarter of the results
-    of sin/exp one ulp off, or no SIMD; 0.01 allowed), and a
-    round-off side of slope -1 (measured -0.91 to -1.04: a fit through noise; 0.15 allowed, as
-    the demo's test). Where the minimum falls moves along the flat bottom of the curve (best eps
-    measured up to 10x apart between perturbations), so the best step is held to a factor 20."""
+    """The float64 error figure's claims, on any CPU. Under these perturbations (a quarter of
+    the results of sin/exp one ulp off, or no SIMD): each stencil's fitted truncation order,
+    measured within 0.008 of 1, 1, 2, 4, 2 (0.01 allowed); a round-off side of slope -1, measured
+    -0.91 to -1.04, a fit through noise (0.15 allowed, as the demo's test). Where the minimum
+    falls moves along the flat bottom of the curve (best eps measured up to 10x apart between
+    perturbations), so the best step is held to a factor 20."""
     from gradcheck_edu.examples import smooth_df, smooth_f
     from gradcheck_edu.plots import error_table
 
