@@ -9,8 +9,15 @@ import numpy as np
 
 from .batched import BatchTarget
 from .evaluate import base_value, complex_step_gradient, perturbed_values
-from .steps import STENCILS, check_method, stencil_derivative, steps_for
-from .target import Target, loss_resolution, select_components
+from .steps import EPS, STENCILS, check_method, stencil_derivative, steps_for
+from .target import (
+    Target,
+    loss_resolution,
+    lowest_precision,
+    select_components,
+    structure_like,
+)
+from .verdicts import Limit
 
 __all__ = ["Estimate"]
 
@@ -82,9 +89,16 @@ class Estimate:
         return loss_resolution(self.target.arrays)[0]
 
     @property
-    def limit(self) -> str:
-        """What limits the accuracy of the estimate, in words."""
-        return loss_resolution(self.target.arrays)[1]
+    def limits(self) -> frozenset:
+        """What limits the accuracy of the estimate: ``{Limit.ROUNDOFF}``, or
+        ``{Limit.LOW_PRECISION}`` when theta holds float32 (or float16) arrays."""
+        low = loss_resolution(self.target.arrays)[0] > EPS
+        return frozenset({Limit.LOW_PRECISION if low else Limit.ROUNDOFF})
+
+    @property
+    def dtype_name(self) -> str:
+        """The lowest precision among theta's arrays (``"float32"``)."""
+        return lowest_precision(self.target.arrays).name
 
     def evaluate(self, positions: np.ndarray, offsets: tuple[float, ...]
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -137,8 +151,4 @@ class Estimate:
 
     def as_structure(self, flat: np.ndarray) -> Any:
         """A flat float64 vector (one entry per component of theta) in theta's structure."""
-        if self.target.scalar:
-            return float(flat[0])
-        if isinstance(self.target.arg, np.ndarray):
-            return flat.reshape(self.target.spec.leaves[0].shape)
-        return self.target.spec.unflatten(flat, dtype=np.float64)
+        return structure_like(self.target, flat)
