@@ -11,6 +11,7 @@ import numpy as np
 from .adaptive import adaptive_components
 from .arguments import analytic_flat, check_arguments
 from .estimate import Estimate
+from .evaluate import NonFiniteError
 from .patterns import pattern_for, read_checked_pattern
 from .report import ComponentTable, GradientCheckReport, ParameterRow
 from .roundoff import (
@@ -109,7 +110,15 @@ def gradient_check(f: Callable[[Any], float], grad: Any, theta: Any,
     eps = resolve_eps(eps, [leaf.dtype for leaf in spec_of(
         float(theta) if isinstance(theta, int) else theta).leaves])
     indices = sample_indices(a_flat.size, n_samples, seed)
-    est = Estimate(f, theta, eps, method, indices, vectorized=vectorized, batch_size=batch_size)
+    try:
+        est = Estimate(f, theta, eps, method, indices, vectorized=vectorized,
+                       batch_size=batch_size)
+    except NonFiniteError:
+        if eps is not None or method != "central" or vectorized:
+            raise
+        # the default step leaves f's domain (log at 2e-6: a step of 6e-6): steps within half
+        # of |x|, and the adaptive step where those do not resolve the gradient
+        est = Estimate(f, theta, eps, method, indices, within=0.5)
     return build_report(est, a_flat, eps, thresholds, sizes,
                         path="generic: f evaluated at each perturbed point")
 
@@ -156,6 +165,8 @@ def build_report(est: Estimate, a_flat: np.ndarray, eps: float | None,
             float(np.max(np.abs(a_sel[mine] - est.grad[mine]))),
             int(evidence.kinks.found[mine].sum()), j.note, j.decided_by, pattern,
             n_subgradients=int(kk.sum()))
+    if evidence.n_adaptive:  # the table shows the adaptive step's estimates where it ran
+        components.numerical[evidence.adaptive] = evidence.numerical[evidence.adaptive]
     j = evidence.judge(a_sel, np.flatnonzero(measured), thresholds, scale,
                        int((~measured).sum()))
     v, note = no_better_than_worst_parameter(j.verdict, j.note, per_parameter)

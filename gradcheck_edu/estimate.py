@@ -15,6 +15,7 @@ from .target import (
     loss_resolution,
     lowest_precision,
     select_components,
+    select_offsets,
     structure_like,
 )
 from .verdicts import Limit
@@ -39,7 +40,8 @@ class Estimate:
 
     roundoff_scale = 1.0
 
-    def __init__(self, f, theta, eps, method, indices=None, vectorized=False, batch_size=None):
+    def __init__(self, f, theta, eps, method, indices=None, vectorized=False, batch_size=None,
+                 within: float | None = None):
         check_method(method)
         self.method = method
         complex_step = method == "complex"
@@ -50,6 +52,10 @@ class Estimate:
         self.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
         self.leaf, self.flat = select_components(target.spec, self.indices)
         self.steps = steps_for(target, self.leaf, self.flat, eps, method)
+        if within is not None:  # default steps no larger than within * |x| (x != 0)
+            x = np.abs(np.concatenate([np.asarray(a).reshape(-1) for a in target.arrays]
+                                      ).real)[select_offsets(target.spec, self.leaf, self.flat)]
+            self.steps = np.where(x > 0, np.minimum(self.steps, within * x), self.steps)
         self.f0 = target.base_value() if vectorized else base_value(target)
         self.values = self.moves = None
         if complex_step:

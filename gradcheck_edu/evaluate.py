@@ -15,8 +15,9 @@ import numpy as np
 from .steps import StepTooSmallError, representable_steps
 from .target import Target, flat_view
 
-__all__ = ["real_scalar", "complex_scalar", "check_finite", "check_deterministic", "base_value",
-           "side_label", "perturbed_values", "complex_step_gradient", "checked_value"]
+__all__ = ["NonFiniteError", "real_scalar", "complex_scalar", "check_finite",
+           "check_deterministic", "base_value", "side_label", "perturbed_values",
+           "complex_step_gradient", "checked_value"]
 
 
 def real_scalar(value: Any) -> float:
@@ -45,9 +46,13 @@ def real_scalar(value: Any) -> float:
         ) from None
 
 
+class NonFiniteError(ValueError):
+    """f returned NaN or Inf."""
+
+
 def check_finite(value: float, where: str) -> None:
     if not math.isfinite(value):
-        raise ValueError(
+        raise NonFiniteError(
             f"f returned {value} {where}. Check for overflow (exp of a large number), log(0) "
             "or division by zero, or use a smaller eps"
         )

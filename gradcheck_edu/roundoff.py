@@ -8,10 +8,11 @@ import numpy as np
 
 from .estimate import Estimate
 from .steps import STENCILS, stencil_derivative
+from .verdicts import norm
 
 __all__ = ["LOSS_ROUNDOFF", "noise_bound", "roundoff_fraction", "CENTRAL_ROUNDOFF", "find_kinks",
            "classify_kinks", "Kinks", "truncation_allowance", "MAX_TRUNCATION_CHECKS",
-           "step_sensitive"]
+           "step_sensitive", "gradient_size"]
 
 # Round-off of one float64 loss value, rms, in units of EPS * |f|: measured 0.41 against the same
 # losses in extended precision (np.longdouble) on MLPs with every activation and loss; about twice
@@ -73,14 +74,15 @@ def classify_kinks(est: Estimate, analytic: np.ndarray, noise: np.ndarray) -> Ki
     """Components whose mismatch is explained by f not being smooth within +-eps.
 
     A kink (slope jump J somewhere in [x-h, x+h]) makes the one-sided slopes differ by about
-    twice the mismatch of the central difference. Candidates are confirmed with two more calls,
-    at x +- h/2: the three second differences ``d`` with step h/2 centred at x-h/2, x and x+h/2
-    agree to O(h**3) for a smooth f, while a kink adds a hat-shaped bump to at most two of them,
-    so the smallest of them stays at the curvature, below a tenth of the largest (a smooth f
-    whose step is too large for it, as log at 2e-6 with h = 1e-6, changes all three: it is
-    not a kink, and its truncation error is measured instead). The bump must stand above the
-    round-off of the loss values (``1e3 eps |f|`` at theta's precision), so float32 round-off
-    is not taken for kinks.
+    twice the mismatch of the central difference; candidates are the components with such a
+    mismatch, or with a second difference above 1e-4 of the gradient's size. They are confirmed
+    with two more calls, at x +- h/2: the three second differences ``d`` with step h/2 centred
+    at x-h/2, x and x+h/2 agree to O(h**3) for a smooth f, while a kink adds a hat-shaped bump
+    to at most two of them, so the smallest of them stays at the curvature, below a tenth of the
+    largest (a smooth f whose step is too large for it, as log at 2e-6 with h = 1e-6, changes
+    all three: it is not a kink, and its truncation error is measured instead). The bump must
+    stand above the round-off of the loss values (``1e3 eps |f|`` at theta's precision), so
+    float32 round-off is not taken for kinks.
 
     At a confirmed kink the secant slopes over [x-h, x-h/2], [x-h/2, x], [x, x+h/2] and
     [x+h/2, x+h] are ``s1..s4``; the valid values lie between ``s2`` and ``s3`` (the kink at x:
@@ -97,8 +99,11 @@ def classify_kinks(est: Estimate, analytic: np.ndarray, noise: np.ndarray) -> Ki
     h = est.steps
     mismatch = np.abs(analytic - est.grad)
     jump = np.abs(fp - 2 * est.f0 + fm) / np.abs(h)
+    # a mismatch a kink could explain; or a second difference large beside the gradient (an
+    # analytic value that equals the central difference at a kink is no measurement either)
+    size = gradient_size(est.grad)
     candidates = ((mismatch > 1e-7 * (np.abs(analytic) + np.abs(est.grad)) + noise)
-                  & (jump >= 0.5 * mismatch) & (jump > noise))
+                  & (jump >= 0.5 * mismatch) | (jump > 1e-4 * size)) & (jump > noise)
     pos = np.flatnonzero(candidates)
     if pos.size == 0:
         return Kinks(found, valid, nearest, tol)
@@ -137,6 +142,11 @@ def classify_kinks(est: Estimate, analytic: np.ndarray, noise: np.ndarray) -> Ki
 MAX_TRUNCATION_CHECKS = 512
 
 
+def gradient_size(grad: np.ndarray) -> np.ndarray:
+    """Per component, the larger of its own size and the rms of the whole gradient."""
+    return np.maximum(np.abs(grad), norm(grad) / np.sqrt(max(grad.size, 1)))
+
+
 def step_sensitive(est: Estimate, noise: np.ndarray) -> np.ndarray:
     """Components whose central difference may not be resolved at this step, even if it matches.
 
@@ -151,8 +161,8 @@ def step_sensitive(est: Estimate, noise: np.ndarray) -> np.ndarray:
     if est.method != "central" or est.grad.size == 0:
         return np.zeros(len(est.grad), dtype=bool)
     jump = np.abs(est.values[:, 0] - 2 * est.f0 + est.values[:, 1]) / np.abs(est.steps)
-    size = np.maximum(np.abs(est.grad), float(np.sqrt(np.mean(est.grad ** 2))))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    size = gradient_size(est.grad)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         guess = jump ** 2 / (6 * size)
     return (guess > noise) & (jump > noise)
 

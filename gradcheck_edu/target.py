@@ -20,7 +20,7 @@ from .theta import spec_of
 __all__ = ["PrecisionWarning", "Target", "select_components", "component_label", "flat_view",
            "check_leaf_perturbable",
            "loss_resolution", "check_finite_theta", "theta_label", "structure_like",
-           "lowest_precision"]
+           "lowest_precision", "select_offsets"]
 
 
 class PrecisionWarning(UserWarning):
@@ -103,6 +103,12 @@ class Target:
     def label(self, k: int, flat: int) -> str:
         """``"W1[2, 0]"``: the name of leaf ``k`` and the index of its flat entry ``flat``."""
         return component_label(self.spec, k, flat)
+
+
+def select_offsets(spec: Any, leaf: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """The flat positions in theta of components (leaf, flat) (see :func:`select_components`)."""
+    starts = np.array([lf.offset for lf in spec.leaves], dtype=np.int64)
+    return starts[leaf] + flat
 
 
 def structure_like(target: Any, flat: np.ndarray) -> Any:

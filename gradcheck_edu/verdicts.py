@@ -138,8 +138,11 @@ class Judgement(NamedTuple):
 
 # A mismatch more than FAR times what the finite difference can err by is real, whatever band
 # its relative error falls in: a correct gradient differs from the estimate by at most the
-# error bound (ten roundings of the loss, plus the truncation error where measured).
-FAR = 100.0
+# error bound (ten roundings of the loss, about 25 times their typical size, plus the truncation
+# error where measured), so FAR = 10 is 250 typical round-offs: every correct gradient, layer,
+# model and dtype of the tests stays below it, while UFLDL's softmax regression without its
+# weight decay (relative error 6.5e-6, ACCEPTABLE) stands 80 times above it at eps=1e-6.
+FAR = 10.0
 
 
 def limit_text(limits: frozenset, dtype: str = "float64") -> str:
@@ -158,7 +161,7 @@ def limit_text(limits: frozenset, dtype: str = "float64") -> str:
 
 def _hint(limits: frozenset) -> str:
     if Limit.LOW_PRECISION in limits:
-        return "; check in float64 (or with eps=None: the step for its precision)"
+        return "; check in float64 (or eps=None)"
     if Limit.TRUNCATION in limits:
         return "; a smaller eps (or eps=None: an adaptive step) can tell"
     if Limit.ADAPTIVE in limits:
@@ -220,7 +223,7 @@ def judge(analytic: np.ndarray, numerical: np.ndarray, noise: np.ndarray, roundo
         if verdict.passed and diff > FAR * bound:
             return Judgement(r, Verdict.SUSPICIOUS, (
                 f"relative error {r:.1e} is in the {verdict.name} band, but the mismatch "
-                f"({diff:.1e}) is {diff / bound:.0e} times what the finite difference can err "
+                f"({diff:.1e}) is {diff / bound:.0f} times what the finite difference can err "
                 f"by here ({bound:.1e}): a real difference"), DecidedBy.RESOLVED_MISMATCH)
         return Judgement(r, verdict, "", DecidedBy.RELATIVE_ERROR)
     typical = roundoff * norm(noise) + extra_norm / 2
@@ -239,8 +242,8 @@ def judge(analytic: np.ndarray, numerical: np.ndarray, noise: np.ndarray, roundo
     if diff <= 0.1 * bound or verdict <= Verdict.ACCEPTABLE:
         if resolved > Verdict.ACCEPTABLE:
             return Judgement(r, Verdict.CANNOT_TELL, (
-                f"the finite difference resolves this gradient only to about {resolution:.1e} "
-                f"({limit}), and the two agree within that{hint}"), DecidedBy.CANNOT_TELL)
+                f"resolved only to about {resolution:.1e} ({limit}); they agree within "
+                f"that{hint}"), DecidedBy.CANNOT_TELL)
         if resolved > verdict:
             return Judgement(r, resolved, (
                 f"the difference is round-off: this step resolves the gradient to about "
