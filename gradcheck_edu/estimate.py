@@ -35,7 +35,7 @@ class Estimate:
     (a loss computed from float32 parameters is no more precise than float32), and
     ``roundoff_scale``, 1 when each value of f is a rounded loss (the generic path); a path that
     computes the loss changes more precisely sets it lower (see
-    :mod:`gradcheck_edu.structured`).
+    :mod:`gradcheck_edu.layered`).
     """
 
     roundoff_scale = 1.0

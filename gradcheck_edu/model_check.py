@@ -11,7 +11,6 @@ from .compare import build_report, sample_indices
 from .estimate import Estimate
 from .report import GradientCheckReport
 from .steps import AUTO, resolve_eps
-from .structured import structured_estimate
 from .verdicts import DEFAULT_THRESHOLDS
 
 __all__ = ["check_layer", "check_model", "batch_size_names"]
@@ -199,7 +198,7 @@ def check_model(model: Any, X: Any, y: Any, eps: float | str | None = AUTO,
     gradient on MLP([64, 128, 128, 10]) at ``eps=1e-6``, while the structure-aware path forms
     its changes from the increments and is within 5e-11 of the exact central difference.
     Each path is judged by its own round-off (the structure-aware one's is taken as 1e-2 of the
-    generic one's, :data:`~gradcheck_edu.structured.STRUCTURED_ROUNDOFF`), so where the
+    generic one's, :data:`~gradcheck_edu.layered.path.STRUCTURED_ROUNDOFF`), so where the
     generic path's round-off decides a small gradient's verdict (ACCEPTABLE, with the number
     in its note), the structure-aware path can rate it better; pass or fail agree.
     """
@@ -227,6 +226,8 @@ def check_model(model: Any, X: Any, y: Any, eps: float | str | None = AUTO,
 
         est, why_not = None, ""
         if fast:
+            from .layered.path import structured_estimate  # loaded only when used
+
             est, why_not = structured_estimate(model, f, X, y, eps, method, indices,
                                              strict=fast is True)
             if est is None and fast is True:
