@@ -143,7 +143,7 @@ def build_report(est: Estimate, a_flat: np.ndarray, eps: float | None,
                                 [leaf.offset for leaf in spec.leaves])
     measured = ~evidence.kinks.subgradient
     scale = float(norm(a_sel[measured]) + norm(evidence.numerical[measured]))
-    # components in leaf order (all of theta, or sorted indices): one range per leaf, no copies
+    # components in leaf order (all of theta, or sorted indices): one range per leaf
     in_order = est.leaf.size < 2 or bool(np.all(est.leaf[1:] >= est.leaf[:-1]))
     ends = np.searchsorted(est.leaf, np.arange(len(spec.leaves) + 1)) if in_order else None
     per_parameter = {}
@@ -156,13 +156,16 @@ def build_report(est: Estimate, a_flat: np.ndarray, eps: float | None,
             continue
         j = judge_parameter(evidence, a_sel, mine, thresholds, scale, adaptive=eps is None)
         kk = evidence.kinks.subgradient[mine]
+        bound = evidence.noise[mine] + evidence.extra[mine]
         pattern = pattern_for(j.verdict, read_checked_pattern,
                               a_flat[leaf.offset: leaf.offset + leaf.size],
-                              evidence.numerical[mine], evidence.bound()[mine], est.flat[mine],
+                              evidence.numerical[mine], bound, est.flat[mine],
                               kk, leaf.shape, est.target.arrays[k], sizes)
         per_parameter[leaf.name] = ParameterRow(
             leaf.name, leaf.shape, int(mine.size), j.relative_error, j.verdict,
-            float(np.max(np.abs(a_sel[mine] - est.grad[mine]))),
+            float(np.max(np.abs(a_sel[mine] - np.where(evidence.adaptive[mine],
+                                                       evidence.numerical[mine],
+                                                       est.grad[mine])))),
             int(evidence.kinks.found[mine].sum()), j.note, j.decided_by, pattern,
             n_subgradients=int(kk.sum()))
     if evidence.n_adaptive:  # the table shows the adaptive step's estimates where it ran
