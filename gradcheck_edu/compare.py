@@ -137,6 +137,7 @@ def build_report(est: Estimate, a_flat: np.ndarray, eps: float | None,
     indices = est.indices
     a_sel = a_flat if indices is None else a_flat[indices]
     evidence = Evidence.of(est, a_sel)
+    evidence.default_step = eps is None
     spec = est.target.spec
     components = ComponentTable(spec.names, spec.shapes, est.leaf, est.flat, a_sel, est.grad,
                                 evidence.kinks.found, indices,
@@ -213,6 +214,7 @@ class Evidence:
         self.limits = est.limits
         self.roundoff = roundoff_fraction(est.method)
         self.n_adaptive = 0
+        self.default_step = False  # set when the estimate used eps=None
 
     @classmethod
     def of(cls, est: Estimate, analytic: np.ndarray) -> Evidence:
@@ -230,7 +232,7 @@ class Evidence:
         return judge(analytic[where], self.numerical[where], self.noise[where], self.roundoff,
                      thresholds, scale=scale, limits=frozenset(limits),
                      dtype=self.est.dtype_name, extra=self.extra[where],
-                     n_subgradients=n_subgradients)
+                     n_subgradients=n_subgradients, default_step=self.default_step)
 
     def measure_truncation(self, analytic: np.ndarray, mine: np.ndarray) -> None:
         """Add the truncation error of the central difference where it may matter."""

@@ -159,9 +159,9 @@ def limit_text(limits: frozenset, dtype: str = "float64") -> str:
     return " and ".join(parts) or "round-off at this step"
 
 
-def _hint(limits: frozenset) -> str:
+def _hint(limits: frozenset, default_step: bool = False) -> str:
     if Limit.LOW_PRECISION in limits:
-        return "; check in float64 (or eps=None)"
+        return "; check in float64" + ("" if default_step else " (or eps=None)")
     if Limit.TRUNCATION in limits:
         return "; a smaller eps (or eps=None: an adaptive step) can tell"
     if Limit.ADAPTIVE in limits:
@@ -172,7 +172,8 @@ def _hint(limits: frozenset) -> str:
 def judge(analytic: np.ndarray, numerical: np.ndarray, noise: np.ndarray, roundoff: float,
           thresholds: tuple, *, scale: float | None = None,
           limits: frozenset = frozenset({Limit.ROUNDOFF}), dtype: str = "float64",
-          extra: np.ndarray | None = None, n_subgradients: int = 0) -> Judgement:
+          extra: np.ndarray | None = None, n_subgradients: int = 0,
+          default_step: bool = False) -> Judgement:
     """Relative error and verdict, allowing for what the finite differences can err by.
 
     The one set of rules every check uses (``gradient_check``, ``check_model``'s both paths,
@@ -184,7 +185,8 @@ def judge(analytic: np.ndarray, numerical: np.ndarray, noise: np.ndarray, roundo
     extra||``. ``scale`` is the size of the whole gradient checked (for a parameter whose own
     gradient is at the floor); ``limits`` says what limits the estimate (a set of
     :class:`Limit`). ``n_subgradients`` counts components left out because they sit at a kink
-    where the analytic value is a valid subgradient (nothing measured there).
+    where the analytic value is a valid subgradient (nothing measured there). ``default_step``:
+    the estimate already used the default step (``eps=None``), so the hint does not suggest it.
 
     * Nothing measured (no component, all at kinks): CANNOT_TELL, saying why.
     * The difference is beyond the bound (``D = ||a - n|| > B``): the verdict of the relative
@@ -218,7 +220,7 @@ def judge(analytic: np.ndarray, numerical: np.ndarray, noise: np.ndarray, roundo
     diff = norm(analytic - numerical)
     extra_norm = 0.0 if extra is None else norm(extra)
     bound = norm(noise if extra is None else noise + extra)
-    limit, hint = limit_text(limits, dtype), _hint(limits)
+    limit, hint = limit_text(limits, dtype), _hint(limits, default_step)
     if diff > bound:
         if verdict.passed and diff > FAR * bound:
             return Judgement(r, Verdict.SUSPICIOUS, (
