@@ -10,6 +10,7 @@ Read :mod:`gradcheck_edu.basics` first: the whole idea in a few dozen lines.
 
 import importlib
 
+from .adaptive import AdaptiveGradient, adaptive_gradient
 from .basics import numerical_gradient_loop, relative_error
 from .check import (
     DEFAULT_THRESHOLDS,
@@ -47,6 +48,8 @@ __all__ = [
     "backward_difference",
     "central_difference",
     "numerical_gradient",
+    "adaptive_gradient",
+    "AdaptiveGradient",
     "default_step",
     "error_vs_eps",
     "fit_order",

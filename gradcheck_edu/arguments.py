@@ -93,8 +93,8 @@ def analytic_flat(grad: Any, theta: Any, call: str = "gradient_check") -> np.nda
     if analytic is None:
         raise TypeError("grad returned None: it must return the gradient, in theta's structure "
                         "(did you forget a return statement?)")
-    if theta_spec.size > 1 and np.ndim(analytic) == 0 and isinstance(
-            analytic, (numbers.Number, np.ndarray, np.generic)):
+    if theta_spec.size > 1 and isinstance(analytic, (numbers.Number, np.ndarray, np.generic)) \
+            and np.ndim(analytic) == 0:  # (np.ndim of a list of unlike arrays would raise)
         raise ValueError(f"grad returned a single number ({float(np.real(analytic)):.6g}) where "
                          f"theta has {theta_spec.size} components: did you swap f and grad? "
                          f"The order is {call}(f, grad, theta)")

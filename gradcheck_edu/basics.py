@@ -94,7 +94,14 @@ def relative_error(a: Any, b: Any) -> float:
 
 
 def relative_error_flat(a: np.ndarray, b: np.ndarray) -> float:
-    """:func:`relative_error` of two flat float arrays of the same shape (no structure checks)."""
+    """:func:`relative_error` of two flat float arrays of the same shape (no structure checks).
+
+    Both are divided by their largest magnitude first: the ratio is unchanged, and neither
+    ``a - b`` nor the squares inside the norms overflow (1e200) or underflow (1e-200).
+    """
+    big = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)))
+    if big > 0.0 and np.isfinite(big):
+        a, b = a / big, b / big
     den = float(np.linalg.norm(a) + np.linalg.norm(b))
     num = float(np.linalg.norm(a - b))
     if den == 0.0:

@@ -126,6 +126,9 @@ def batch_values(f: Callable, T: np.ndarray, spec: Any, rows: np.ndarray, where:
                   complex_step: bool) -> np.ndarray:
     """f on a (k, n) batch, checked: k finite values, complex ones for the complex step."""
     values = np.asarray(f(T))
+    if values.dtype.kind not in "fciub":
+        raise TypeError(f"with vectorized=True, f must return numbers (the losses), but it "
+                        f"returned an array of dtype {values.dtype}")
     if values.shape != (T.shape[0],):
         raise ValueError(
             f"with vectorized=True, f must return one value per row of its (k, n) input, "

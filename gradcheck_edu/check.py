@@ -7,7 +7,7 @@ The checks, one import away (each lives in a module of its own):
   independent of the number of weights;
 * :func:`taylor_test` (:mod:`~gradcheck_edu.taylor`): no step to pick;
 * :func:`check_layer`, :func:`check_model` (:mod:`~gradcheck_edu.model_check`): a layer's
-  backward, a whole model (with the structure-aware path of :mod:`~gradcheck_edu.structured`).
+  backward, a whole model (with the structure-aware path of :mod:`~gradcheck_edu.layered`).
 
 Their verdicts come from :mod:`~gradcheck_edu.verdicts` and :mod:`~gradcheck_edu.roundoff`, and
 their reports from :mod:`~gradcheck_edu.report`.

@@ -8,14 +8,34 @@ from typing import Any
 
 import numpy as np
 
+from .adaptive import adaptive_components
 from .arguments import analytic_flat, check_arguments
 from .estimate import Estimate
+from .evaluate import NonFiniteError
 from .patterns import pattern_for, read_checked_pattern
 from .report import ComponentTable, GradientCheckReport, ParameterRow
-from .roundoff import find_kinks, noise_bound, roundoff_fraction, truncation_allowance
-from .verdicts import DEFAULT_THRESHOLDS, judge, no_better_than_worst_parameter
+from .roundoff import (
+    MAX_TRUNCATION_CHECKS,
+    Kinks,
+    classify_kinks,
+    noise_bound,
+    roundoff_fraction,
+    step_sensitive,
+    truncation_allowance,
+)
+from .steps import AUTO, resolve_eps
+from .theta import spec_of
+from .verdicts import (
+    DEFAULT_THRESHOLDS,
+    Judgement,
+    Limit,
+    Verdict,
+    judge,
+    no_better_than_worst_parameter,
+    norm,
+)
 
-__all__ = ["gradient_check", "sample_indices", "build_report"]
+__all__ = ["gradient_check", "sample_indices", "build_report", "judge_parameter", "Evidence"]
 
 
 def sample_indices(n: int, n_samples: int | None, seed: Any) -> np.ndarray | None:
@@ -31,7 +51,8 @@ def sample_indices(n: int, n_samples: int | None, seed: Any) -> np.ndarray | Non
     return np.sort(rng.choice(n, size=int(n_samples), replace=False))
 
 
-def gradient_check(f: Callable[[Any], float], grad: Any, theta: Any, eps: float | None = 1e-6,
+def gradient_check(f: Callable[[Any], float], grad: Any, theta: Any,
+                   eps: float | str | None = AUTO,
                    method: str = "central", n_samples: int | None = None, seed: Any = None,
                    thresholds: tuple[float, float, float] = DEFAULT_THRESHOLDS, *,
                    vectorized: bool = False, batch_size: int | None = None,
@@ -46,8 +67,12 @@ def gradient_check(f: Callable[[Any], float], grad: Any, theta: Any, eps: float 
         ``grad(theta)`` with f's signature, or the gradient itself, in theta's structure.
     theta : float, ndarray or structure of float arrays
         Perturbed in place and restored bit-exactly.
-    eps : float or None
-        Step (default 1e-6, absolute). ``None`` for the method's default step.
+    eps : float, None or "auto"
+        The step (absolute). ``"auto"`` (default): 1e-6 for float64 parameters, and for lower
+        precisions their own default step (4.9e-3 in float32). ``None``: the method's default
+        step (:func:`~gradcheck_edu.default_step`), and, where it cannot resolve a component
+        (its truncation error measured too large), the adaptive step of
+        :func:`~gradcheck_edu.adaptive_gradient` there, judged against its error bound.
     method : str
         Any method of :func:`~gradcheck_edu.numerical_gradient`; kinks are detected with
         ``"central"`` only.
@@ -82,79 +107,182 @@ def gradient_check(f: Callable[[Any], float], grad: Any, theta: Any, eps: float 
     """
     check_arguments(f, grad, theta)
     a_flat = analytic_flat(grad, theta)
+    eps = resolve_eps(eps, [leaf.dtype for leaf in spec_of(
+        float(theta) if isinstance(theta, int) else theta).leaves])
     indices = sample_indices(a_flat.size, n_samples, seed)
-    est = Estimate(f, theta, eps, method, indices, vectorized=vectorized, batch_size=batch_size)
-    return build_report(est, a_flat, eps, thresholds, sizes)
+    try:
+        est = Estimate(f, theta, eps, method, indices, vectorized=vectorized,
+                       batch_size=batch_size)
+    except NonFiniteError:
+        if eps is not None or method != "central" or vectorized:
+            raise
+        # the default step leaves f's domain (log at 2e-6: a step of 6e-6): steps within half
+        # of |x|, and the adaptive step where those do not resolve the gradient
+        est = Estimate(f, theta, eps, method, indices, within=0.5)
+    return build_report(est, a_flat, eps, thresholds, sizes,
+                        path="generic: f evaluated at each perturbed point")
 
 
 def build_report(est: Estimate, a_flat: np.ndarray, eps: float | None,
-                 thresholds: tuple, sizes: dict | None = None) -> GradientCheckReport:
+                 thresholds: tuple, sizes: dict | None = None,
+                 path: str = "generic") -> GradientCheckReport:
     """Compare an estimate with the analytic gradient: rows, per-parameter verdicts, kinks, and
     the pattern of each failing parameter's mismatch.
 
-    Each parameter is judged by :func:`~gradcheck_edu.verdicts.judge` against what the finite
-    difference can err by: the round-off bound of each component, and, for a parameter that
-    would not pass, the truncation error measured where it could explain the mismatch
-    (:func:`~gradcheck_edu.roundoff.truncation_allowance`). The overall verdict is never better
+    Each parameter is judged by :func:`judge_parameter`; the overall verdict is never better
     than the worst parameter's. ``sizes`` names the sizes a factor can be named by (see
-    :func:`~gradcheck_edu.patterns.read_pattern`).
+    :func:`~gradcheck_edu.patterns.read_pattern`); ``path`` says which path computed the
+    estimate and why (it is printed with the report).
     """
     indices = est.indices
     a_sel = a_flat if indices is None else a_flat[indices]
-    noise = noise_bound(est)
-    roundoff = roundoff_fraction(est.method)
-    kinks = find_kinks(est, a_sel, noise)
+    evidence = Evidence.of(est, a_sel)
+    evidence.default_step = eps is None
     spec = est.target.spec
     components = ComponentTable(spec.names, spec.shapes, est.leaf, est.flat, a_sel, est.grad,
-                                kinks, indices, [leaf.offset for leaf in spec.leaves])
-    smooth = ~kinks if kinks.any() else slice(None)  # no copies when there is no kink
-    scale = float(np.linalg.norm(a_sel[smooth]) + np.linalg.norm(est.grad[smooth]))
-    # components in leaf order (all of theta, or sorted indices): one range per leaf, no copies
+                                evidence.kinks.found, indices,
+                                [leaf.offset for leaf in spec.leaves])
+    measured = ~evidence.kinks.subgradient
+    scale = float(norm(a_sel[measured]) + norm(evidence.numerical[measured]))
+    # components in leaf order (all of theta, or sorted indices): one range per leaf
     in_order = est.leaf.size < 2 or bool(np.all(est.leaf[1:] >= est.leaf[:-1]))
     ends = np.searchsorted(est.leaf, np.arange(len(spec.leaves) + 1)) if in_order else None
-    per_parameter, limit = {}, est.limit
+    per_parameter = {}
     for k, leaf in enumerate(spec.leaves):
-        mine = slice(int(ends[k]), int(ends[k + 1])) if in_order else np.flatnonzero(
+        mine = np.arange(int(ends[k]), int(ends[k + 1])) if in_order else np.flatnonzero(
             est.leaf == k)
-        a, n, kk = a_sel[mine], est.grad[mine], kinks[mine]
-        if a.size == 0:
+        if mine.size == 0:
             per_parameter[leaf.name] = ParameterRow(leaf.name, leaf.shape, 0, math.nan, None,
                                                     math.nan)
             continue
-        max_abs = float(np.max(np.abs(a - n)))
-        n_kinks = int(kk.sum())
-        ok = ~kk if n_kinks else slice(None)  # no copies when there is no kink
-        j = judge(a[ok], n[ok], noise[mine][ok], roundoff, thresholds, scale=scale,
-                  limit=est.limit)
-        if not j.verdict.passed and est.method == "central":
-            # a near miss may be the finite difference's own truncation error: measure it
-            where = np.arange(len(est.grad))[mine]
-            extra = truncation_allowance(est, a_sel[where], noise[where], kinks[where],
-                                         positions=where)
-            if extra.any():
-                noise[where] += extra
-                limit = (f"{est.limit}, and the truncation error of the central difference "
-                         f"(up to {extra.max():.1e})")
-                j = judge(a[ok], n[ok], noise[mine][ok], roundoff, thresholds, scale=scale,
-                          limit=limit)
+        j = judge_parameter(evidence, a_sel, mine, thresholds, scale, adaptive=eps is None)
+        kk = evidence.kinks.subgradient[mine]
+        bound = evidence.noise[mine] + evidence.extra[mine]
         pattern = pattern_for(j.verdict, read_checked_pattern,
-                              a_flat[leaf.offset: leaf.offset + leaf.size], est.grad[mine],
-                              noise[mine], est.flat[mine], kk, leaf.shape,
-                              est.target.arrays[k], sizes)
-        per_parameter[leaf.name] = ParameterRow(leaf.name, leaf.shape, int(kk.size),
-                                                j.relative_error, j.verdict, max_abs, n_kinks,
-                                                j.note, j.decided_by, pattern)
-    j = judge(a_sel[smooth], est.grad[smooth], noise[smooth], roundoff, thresholds,
-              scale=scale, limit=limit)
+                              a_flat[leaf.offset: leaf.offset + leaf.size],
+                              evidence.numerical[mine], bound, est.flat[mine],
+                              kk, leaf.shape, est.target.arrays[k], sizes)
+        per_parameter[leaf.name] = ParameterRow(
+            leaf.name, leaf.shape, int(mine.size), j.relative_error, j.verdict,
+            float(np.max(np.abs(a_sel[mine] - np.where(evidence.adaptive[mine],
+                                                       evidence.numerical[mine],
+                                                       est.grad[mine])))),
+            int(evidence.kinks.found[mine].sum()), j.note, j.decided_by, pattern,
+            n_subgradients=int(kk.sum()))
+    if evidence.n_adaptive:  # the table shows the adaptive step's estimates where it ran
+        components.numerical[evidence.adaptive] = evidence.numerical[evidence.adaptive]
+    j = evidence.judge(a_sel, np.flatnonzero(measured), thresholds, scale,
+                       int((~measured).sum()))
     v, note = no_better_than_worst_parameter(j.verdict, j.note, per_parameter)
-
-    if indices is None:
-        numerical_flat = est.grad
-    else:
-        numerical_flat = np.full(a_flat.size, np.nan)
-        numerical_flat[indices] = est.grad
+    if evidence.n_adaptive:
+        path += (f"; adaptive step (Ridders' extrapolation) for {evidence.n_adaptive} "
+                 "component(s) the fixed step could not resolve")
     return GradientCheckReport(
         kind="full" if indices is None else "sampled", method=est.method, eps=eps,
         components=components, per_parameter=per_parameter, analytic=est.as_structure(a_flat),
-        numerical=est.as_structure(numerical_flat), relative_error=j.relative_error, verdict=v,
-        note=note, n_total=a_flat.size, thresholds=thresholds)
+        numerical=est.as_structure(_shown(est, evidence, a_flat.size)),
+        relative_error=j.relative_error, verdict=v, note=note, n_total=a_flat.size,
+        thresholds=thresholds, path=path)
+
+
+def _shown(est: Estimate, evidence: Evidence, size: int) -> np.ndarray:
+    """The numerical gradient a report shows: the estimate (refined by the adaptive step where
+    it ran), NaN where a sampled check did not look."""
+    shown = np.where(evidence.adaptive, evidence.numerical, est.grad)
+    if est.indices is None:
+        return shown
+    full = np.full(size, np.nan)
+    full[est.indices] = shown
+    return full
+
+
+class Evidence:
+    """What the finite differences measured, per component, and what they can err by.
+
+    ``numerical`` is the value judged: the central difference, the valid value nearest the
+    analytic one at a kink, or the adaptive step's estimate; ``noise`` the round-off bound of
+    the fixed step; ``extra`` the rest of the error bound where it was measured (a kink's
+    slopes, truncation, the adaptive step's bound); ``limits`` what limits the estimate.
+    """
+
+    def __init__(self, est: Estimate, kinks: Kinks, noise: np.ndarray):
+        self.est, self.kinks, self.noise = est, kinks, noise
+        self.numerical = kinks.nearest.copy()
+        self.extra = kinks.tol.copy()
+        self.adaptive = np.zeros(noise.size, dtype=bool)
+        self.sensitive = step_sensitive(est, noise) & ~kinks.found
+        self.limits = est.limits
+        self.roundoff = roundoff_fraction(est.method)
+        self.n_adaptive = 0
+        self.default_step = False  # set when the estimate used eps=None
+
+    @classmethod
+    def of(cls, est: Estimate, analytic: np.ndarray) -> Evidence:
+        noise = noise_bound(est)
+        return cls(est, classify_kinks(est, analytic, noise), noise)
+
+    def bound(self) -> np.ndarray:
+        return self.noise + self.extra
+
+    def judge(self, analytic: np.ndarray, where: np.ndarray, thresholds: tuple, scale: float,
+              n_subgradients: int = 0) -> Judgement:
+        limits = self.limits | ({Limit.TRUNCATION} if np.any(self.extra[where] > 0) and not
+                                self.adaptive[where].all() else set())
+        limits |= {Limit.ADAPTIVE} if self.adaptive[where].any() else set()
+        return judge(analytic[where], self.numerical[where], self.noise[where], self.roundoff,
+                     thresholds, scale=scale, limits=frozenset(limits),
+                     dtype=self.est.dtype_name, extra=self.extra[where],
+                     n_subgradients=n_subgradients, default_step=self.default_step)
+
+    def measure_truncation(self, analytic: np.ndarray, mine: np.ndarray) -> None:
+        """Add the truncation error of the central difference where it may matter."""
+        extra = truncation_allowance(self.est, analytic[mine], self.noise[mine],
+                                     self.kinks.found[mine], positions=mine,
+                                     also=self.sensitive[mine])
+        self.extra[mine] += extra
+
+    def refine_adaptively(self, mine: np.ndarray) -> None:
+        """Replace the estimate where truncation limits it by the adaptive step's."""
+        pos = mine[(self.extra[mine] > 0) & ~self.kinks.found[mine] & ~self.adaptive[mine]]
+        pos = pos[:MAX_TRUNCATION_CHECKS]
+        if pos.size == 0:
+            return
+        est = self.est
+        grad, err, _, _ = adaptive_components(est.target, est.leaf[pos], est.flat[pos], est.f0)
+        self.numerical[pos], self.extra[pos], self.noise[pos] = grad, err, 0.0
+        self.adaptive[pos] = True
+        self.n_adaptive += int(pos.size)
+
+
+def judge_parameter(evidence: Evidence, analytic: np.ndarray, mine: np.ndarray,
+                    thresholds: tuple, scale: float, adaptive: bool = False) -> Judgement:
+    """The verdict of one parameter (components ``mine`` of the estimate): the one place the
+    rules of a check are applied.
+
+    1. Components at a kink whose analytic value lies between the one-sided slopes are valid
+       subgradients: left out (not measured); one outside them is judged against the nearest
+       valid value. Nothing measured: CANNOT_TELL, saying why.
+    2. The rest are judged by :func:`~gradcheck_edu.verdicts.judge` against the round-off bound.
+    3. A parameter that does not pass, or whose estimate may change with the step
+       (:func:`~gradcheck_edu.roundoff.step_sensitive`), has its truncation error measured
+       (central differences) and is judged again: within it, CANNOT_TELL, never an accusation;
+       far above it, never a pass.
+    4. With ``adaptive`` (``eps=None``), components that truncation leaves unresolved are
+       estimated again by :func:`~gradcheck_edu.adaptive.adaptive_gradient`'s extrapolation,
+       and judged against its error bound.
+    """
+    measured = mine[~evidence.kinks.subgradient[mine]]
+    n_sub = int(mine.size - measured.size)
+    j = evidence.judge(analytic, measured, thresholds, scale, n_sub)
+    if measured.size == 0 or evidence.est.method != "central":
+        return j
+    if not j.verdict.passed or evidence.sensitive[measured].any():
+        evidence.measure_truncation(analytic, measured)
+        j = evidence.judge(analytic, measured, thresholds, scale, n_sub)
+    if adaptive and j.verdict is Verdict.CANNOT_TELL and evidence.extra[measured].any():
+        evidence.refine_adaptively(measured)
+        j = evidence.judge(analytic, measured, thresholds, scale, n_sub)
+    if n_sub:
+        j = j._replace(note=(f"{j.note}; " if j.note else "") + (
+            f"{n_sub} at a kink with a valid subgradient (not measured)"))
+    return j

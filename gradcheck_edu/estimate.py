@@ -9,8 +9,16 @@ import numpy as np
 
 from .batched import BatchTarget
 from .evaluate import base_value, complex_step_gradient, perturbed_values
-from .steps import STENCILS, check_method, stencil_derivative, steps_for
-from .target import Target, loss_resolution, select_components
+from .steps import EPS, STENCILS, check_method, stencil_derivative, steps_for
+from .target import (
+    Target,
+    loss_resolution,
+    lowest_precision,
+    select_components,
+    select_offsets,
+    structure_like,
+)
+from .verdicts import Limit
 
 __all__ = ["Estimate"]
 
@@ -27,12 +35,13 @@ class Estimate:
     (a loss computed from float32 parameters is no more precise than float32), and
     ``roundoff_scale``, 1 when each value of f is a rounded loss (the generic path); a path that
     computes the loss changes more precisely sets it lower (see
-    :mod:`gradcheck_edu.structured`).
+    :mod:`gradcheck_edu.layered`).
     """
 
     roundoff_scale = 1.0
 
-    def __init__(self, f, theta, eps, method, indices=None, vectorized=False, batch_size=None):
+    def __init__(self, f, theta, eps, method, indices=None, vectorized=False, batch_size=None,
+                 within: float | None = None):
         check_method(method)
         self.method = method
         complex_step = method == "complex"
@@ -43,6 +52,10 @@ class Estimate:
         self.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
         self.leaf, self.flat = select_components(target.spec, self.indices)
         self.steps = steps_for(target, self.leaf, self.flat, eps, method)
+        if within is not None:  # default steps no larger than within * |x| (x != 0)
+            x = np.abs(np.concatenate([np.asarray(a).reshape(-1) for a in target.arrays]
+                                      ).real)[select_offsets(target.spec, self.leaf, self.flat)]
+            self.steps = np.where(x > 0, np.minimum(self.steps, within * x), self.steps)
         self.f0 = target.base_value() if vectorized else base_value(target)
         self.values = self.moves = None
         if complex_step:
@@ -82,9 +95,16 @@ class Estimate:
         return loss_resolution(self.target.arrays)[0]
 
     @property
-    def limit(self) -> str:
-        """What limits the accuracy of the estimate, in words."""
-        return loss_resolution(self.target.arrays)[1]
+    def limits(self) -> frozenset:
+        """What limits the accuracy of the estimate: ``{Limit.ROUNDOFF}``, or
+        ``{Limit.LOW_PRECISION}`` when theta holds float32 (or float16) arrays."""
+        low = loss_resolution(self.target.arrays)[0] > EPS
+        return frozenset({Limit.LOW_PRECISION if low else Limit.ROUNDOFF})
+
+    @property
+    def dtype_name(self) -> str:
+        """The lowest precision among theta's arrays (``"float32"``)."""
+        return lowest_precision(self.target.arrays).name
 
     def evaluate(self, positions: np.ndarray, offsets: tuple[float, ...]
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -137,8 +157,4 @@ class Estimate:
 
     def as_structure(self, flat: np.ndarray) -> Any:
         """A flat float64 vector (one entry per component of theta) in theta's structure."""
-        if self.target.scalar:
-            return float(flat[0])
-        if isinstance(self.target.arg, np.ndarray):
-            return flat.reshape(self.target.spec.leaves[0].shape)
-        return self.target.spec.unflatten(flat, dtype=np.float64)
+        return structure_like(self.target, flat)

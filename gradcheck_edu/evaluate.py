@@ -12,17 +12,21 @@ from typing import Any
 
 import numpy as np
 
-from .steps import representable_steps
+from .steps import StepTooSmallError, representable_steps
 from .target import Target, flat_view
 
-__all__ = ["real_scalar", "complex_scalar", "check_finite", "check_deterministic", "base_value",
-           "side_label", "perturbed_values", "complex_step_gradient", "checked_value"]
+__all__ = ["NonFiniteError", "real_scalar", "complex_scalar", "check_finite",
+           "check_deterministic", "base_value", "side_label", "perturbed_values",
+           "complex_step_gradient", "checked_value"]
 
 
 def real_scalar(value: Any) -> float:
     """f's return value as a float, or a clear error."""
     if type(value) is float:
         return value
+    if isinstance(value, (str, bytes, np.str_, np.bytes_)):
+        raise TypeError(f"f returned a string ({value!r}): it must return the loss as a number, "
+                        "e.g. return float(loss), not str(loss) or a formatted value")
     if np.ndim(value) != 0:
         raise ValueError(
             f"f must return a scalar (the loss), but it returned an array of shape "
@@ -42,9 +46,13 @@ def real_scalar(value: Any) -> float:
         ) from None
 
 
+class NonFiniteError(ValueError):
+    """f returned NaN or Inf."""
+
+
 def check_finite(value: float, where: str) -> None:
     if not math.isfinite(value):
-        raise ValueError(
+        raise NonFiniteError(
             f"f returned {value} {where}. Check for overflow (exp of a large number), log(0) "
             "or division by zero, or use a smaller eps"
         )
@@ -191,6 +199,11 @@ def complex_step_gradient(target: Target, leaf: np.ndarray, flat: np.ndarray,
             check_finite(abs(v), where)
         finally:
             view[i] = x
+        if 0 < abs(v.imag) < np.finfo(np.float64).tiny:
+            raise StepTooSmallError(
+                f"the complex step {h:g} leaves Im f = {v.imag:.3g} at {target.label(k, i)}, a "
+                "subnormal number with fewer significant digits: the derivative would be "
+                "inaccurate. Use a larger eps (1e-20, or eps=None)")
         grad[j] = v.imag / h
     return grad
 

@@ -210,8 +210,9 @@ def fit_order(eps_values: Iterable[float], errors: Iterable[float]) -> float:
 
     For small steps the error is dominated by round-off and grows as eps shrinks (slope about
     -1); for larger steps by truncation, with slope equal to the order of the method. This finds
-    the smallest error, keeps only the larger steps whose error is well above that floor, and
-    fits a line to ``log(error)`` against ``log(eps)`` there.
+    the smallest error, keeps only the larger steps whose error is well above that floor and
+    above the round-off ``B / eps`` seen at the smaller steps (``B``: the largest ``error * eps``
+    up to the best step), and fits a line to ``log(error)`` against ``log(eps)`` there.
 
     Parameters
     ----------
@@ -242,8 +243,12 @@ def fit_order(eps_values: Iterable[float], errors: Iterable[float]) -> float:
     if eps.size < 2:
         raise ValueError("need at least two steps with a finite, nonzero error to fit an order")
     best = int(np.argmin(err))
-    # Truncation regime: steps above the best one, with errors well clear of the round-off floor.
-    keep = (np.arange(eps.size) > best) & (err >= 30 * err[best])
+    # Round-off errs by at most about B / eps: B is the largest err * eps at the steps up to the
+    # best one (where round-off dominates). Truncation regime: steps above the best one whose
+    # error stands 30 times above both that round-off and the smallest error (a lucky point of
+    # round-off just above the best step would bend the slope: log10 at 0.5 gave 1.61, not 2).
+    roundoff = float(np.max(err[: best + 1] * eps[: best + 1]))
+    keep = (np.arange(eps.size) > best) & (err >= 30 * err[best]) & (err >= 30 * roundoff / eps)
     if keep.sum() < 2:
         raise ValueError(
             "fewer than two steps lie in the truncation regime (above the step with the "

@@ -10,7 +10,7 @@ from .arguments import analytic_flat, check_arguments
 from .compare import build_report, sample_indices
 from .estimate import Estimate
 from .report import GradientCheckReport
-from .structured import structured_estimate
+from .steps import AUTO, resolve_eps
 from .verdicts import DEFAULT_THRESHOLDS
 
 __all__ = ["check_layer", "check_model", "batch_size_names"]
@@ -55,13 +55,38 @@ def _restore(obj: Any, saved: dict) -> None:
                 _restore(item, item_saved)
 
 
+def _grads_of(model: Any, X: Any, y: Any) -> dict:
+    """``model.loss_and_grads(X, y)``'s gradient dict, with the usual mistakes named."""
+    try:
+        result = model.loss_and_grads(X, y)
+    except (ValueError, IndexError, TypeError) as err:
+        if np.ndim(X) < np.ndim(y):
+            raise ValueError(
+                f"model.loss_and_grads(X, y) failed ({type(err).__name__}: {err}) with X of "
+                f"shape {np.shape(X)} and y of shape {np.shape(y)}: did you swap X and y? The "
+                "order is check_model(model, X, y), inputs first") from err
+        raise
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise TypeError(f"model.loss_and_grads(X, y) must return (loss, grads), a pair; it "
+                        f"returned a {type(result).__name__}")
+    loss, grads = result
+    if isinstance(loss, dict) and not isinstance(grads, dict):
+        raise TypeError("model.loss_and_grads(X, y) returned (grads, loss): it must return "
+                        "(loss, grads), the loss first")
+    if not isinstance(grads, dict):
+        raise TypeError(f"model.loss_and_grads(X, y) must return (loss, grads) with grads a "
+                        f"dict keyed like model.params; its second item is a "
+                        f"{type(grads).__name__}")
+    return grads
+
+
 def batch_size_names(x: Any) -> dict:
     """``{"the batch size": N}`` for a batch of N rows, the size a factor is first named by."""
     shape = np.shape(x)
     return {"the batch size": int(shape[0])} if len(shape) >= 1 and shape[0] > 1 else {}
 
 
-def check_layer(layer: Any, x: Any, eps: float = 1e-6, method: str = "central",
+def check_layer(layer: Any, x: Any, eps: float | str | None = AUTO, method: str = "central",
                 seed: Any = 0, thresholds: tuple[float, float, float] = DEFAULT_THRESHOLDS
                 ) -> GradientCheckReport:
     """Gradient-check a layer's ``backward``: the input gradient and every parameter's.
@@ -127,14 +152,17 @@ def check_layer(layer: Any, x: Any, eps: float = 1e-6, method: str = "central",
             return float(np.sum(layer.forward(th["x"]) * dout))
 
         check_arguments(f, analytic, theta, call="check_layer")  # as gradient_check does
+        eps = resolve_eps(eps, [np.asarray(v).dtype for v in params.values()])
         est = Estimate(f, theta, eps, method)
         return build_report(est, analytic_flat(analytic, theta), eps, thresholds,
-                            sizes=batch_size_names(x))
+                            sizes=batch_size_names(x),
+                            path="generic: sum(layer.forward(x) * dout) at each perturbed point")
     finally:
         _restore(layer, saved)
 
 
-def check_model(model: Any, X: Any, y: Any, eps: float | None = 1e-6, method: str = "central",
+def check_model(model: Any, X: Any, y: Any, eps: float | str | None = AUTO,
+                method: str = "central",
                 n_samples: int | None = None, seed: Any = None,
                 thresholds: tuple[float, float, float] = DEFAULT_THRESHOLDS,
                 fast: bool | str = "auto") -> GradientCheckReport:
@@ -170,7 +198,7 @@ def check_model(model: Any, X: Any, y: Any, eps: float | None = 1e-6, method: st
     gradient on MLP([64, 128, 128, 10]) at ``eps=1e-6``, while the structure-aware path forms
     its changes from the increments and is within 5e-11 of the exact central difference.
     Each path is judged by its own round-off (the structure-aware one's is taken as 1e-2 of the
-    generic one's, :data:`~gradcheck_edu.structured.STRUCTURED_ROUNDOFF`), so where the
+    generic one's, :data:`~gradcheck_edu.layered.path.STRUCTURED_ROUNDOFF`), so where the
     generic path's round-off decides a small gradient's verdict (ACCEPTABLE, with the number
     in its note), the structure-aware path can rate it better; pass or fail agree.
     """
@@ -182,7 +210,8 @@ def check_model(model: Any, X: Any, y: Any, eps: float | None = 1e-6, method: st
         raise ValueError(f"fast must be 'auto', True or False, got {fast!r}")
     saved = _snapshot(model)
     try:
-        _, grads = model.loss_and_grads(X, y)
+        grads = _grads_of(model, X, y)
+        eps = resolve_eps(eps, [np.asarray(v).dtype for v in model.params.values()])
         missing = [k for k in model.params if k not in grads]
         if missing:
             raise ValueError(f"loss_and_grads returned no gradient for {missing}; it must return "
@@ -197,6 +226,8 @@ def check_model(model: Any, X: Any, y: Any, eps: float | None = 1e-6, method: st
 
         est, why_not = None, ""
         if fast:
+            from .layered.path import structured_estimate  # loaded only when used
+
             est, why_not = structured_estimate(model, f, X, y, eps, method, indices,
                                              strict=fast is True)
             if est is None and fast is True:
@@ -210,7 +241,15 @@ def check_model(model: Any, X: Any, y: Any, eps: float | None = 1e-6, method: st
         if isinstance(widths, (list, tuple)) and all(isinstance(w, int) for w in widths):
             sizes.update({f"the width of layer {i}": w for i, w in enumerate(widths)
                           if w not in sizes.values()})
-        report = build_report(est, a_flat, eps, thresholds, sizes)
+        if est.roundoff_scale < 1:
+            path = ("structure-aware (gradcheck_edu.layered): model.layer_structure() describes "
+                    "the network and reproduces model.loss")
+        else:
+            path = "generic: model.loss at each perturbed point" + (
+                " (fast=False)" if fast is False else "; the structure-aware path " + (
+                    "was refused, see the note" if why_not else "does not apply (no usable "
+                    "model.layer_structure(), float64 parameters and method='central' needed)"))
+        report = build_report(est, a_flat, eps, thresholds, sizes, path=path)
         if why_not:  # say why the structure-aware path was not used: it points at the bug
             report.note = f"{why_not}; checked with the generic path" + (
                 f"; {report.note}" if report.note else "")

@@ -47,6 +47,13 @@ class ParameterRow:
     note: str = ""
     decided_by: str = "relative error"
     pattern: Any = None  # patterns.Pattern of the mismatch; None when the parameter passed
+    n_subgradients: int = 0  # at a kink, analytic between the one-sided slopes: not measured
+
+    @property
+    def n_measured(self) -> int:
+        """Components whose comparison says something: checked, less the valid subgradients
+        at kinks (where nothing is measured)."""
+        return self.n_checked - self.n_subgradients
 
     @property
     def passed(self) -> bool:
@@ -127,12 +134,15 @@ class GradientCheckReport:
         derivatives.
     per_parameter : dict of name -> ParameterRow
     kinks : list of ComponentRow
-        Components where f is not smooth within +-eps (a ReLU crossing, say): their mismatch is
-        explained, so they are excluded from the verdict.
+        Components where f is not smooth within +-eps (a ReLU crossing, say). Where the analytic
+        value lies between the one-sided slopes it is a valid subgradient, left out of the
+        verdict (not measured); outside them it is judged against the nearest valid value.
+    path : str
+        Which path computed the estimate, and why (printed under the header).
     """
 
     def __init__(self, *, kind, method, eps, components, per_parameter, analytic, numerical,
-                 relative_error, verdict, note, n_total, thresholds):
+                 relative_error, verdict, note, n_total, thresholds, path="generic"):
         self.kind = kind
         self.method = method
         self.eps = eps
@@ -145,6 +155,7 @@ class GradientCheckReport:
         self.note = note
         self.n_total = n_total
         self.thresholds = thresholds
+        self.path = path
         self.kinks = components.rows(np.flatnonzero(components.kink))
 
     @property
@@ -154,6 +165,11 @@ class GradientCheckReport:
     @property
     def n_checked(self) -> int:
         return len(self._components)
+
+    @property
+    def n_measured(self) -> int:
+        """Checked components that were measured (valid subgradients at kinks are not)."""
+        return sum(p.n_measured for p in self.per_parameter.values())
 
     @property
     def rows(self) -> list[ComponentRow]:
@@ -196,9 +212,14 @@ class GradientCheckReport:
         ]
         if self.note and band == self.verdict:
             lines.append(f"note: {self.note}")
+        lines.append(f"path: {self.path}")
         if self.kinks:
+            n_sub = sum(p.n_subgradients for p in self.per_parameter.values())
             lines.append(f"{len(self.kinks)} kink(s): f is not smooth within +-eps there "
-                         "(e.g. a ReLU crossing 0); excluded from the verdict")
+                         f"(e.g. a ReLU crossing 0); {n_sub} with the analytic value between "
+                         "the one-sided slopes (a valid subgradient, not measured, left out of "
+                         "the verdict)" + (f", {len(self.kinks) - n_sub} outside them (judged)"
+                                           if len(self.kinks) > n_sub else ""))
         return "\n".join(lines)
 
     def _param_table(self) -> list[list[str]]:

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["EPS", "STENCILS", "COMPLEX_STEP", "METHODS", "StepTooSmallError", "check_method",
-           "default_step", "check_eps", "steps_for", "representable_steps", "stencil_derivative"]
+           "default_step", "check_eps", "AUTO", "resolve_eps", "steps_for", "representable_steps",
+           "stencil_derivative"]
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -109,6 +110,20 @@ def default_step(theta: Any, method: str = "central", dtype: Any = np.float64) -
 
 
 
+AUTO = "auto"
+
+
+def resolve_eps(eps: Any, dtypes: Any) -> float | None:
+    """The step a check uses: ``eps`` itself, or for ``"auto"`` (the checks' default) 1e-6 when
+    every parameter is float64 and ``None`` (the default step for the lowest precision,
+    4.9e-3 in float32, see :func:`default_step`) otherwise: a step of 1e-6 in float32 moves a
+    parameter by a few units in its last place, and its round-off swamps the difference."""
+    if isinstance(eps, str) and eps == AUTO:
+        low = [d for d in dtypes if np.issubdtype(d, np.floating) and np.finfo(d).eps > EPS]
+        return None if low else 1e-6
+    return eps
+
+
 def check_eps(eps: Any) -> float:
     try:
         eps = float(eps)
@@ -121,21 +136,32 @@ def check_eps(eps: Any) -> float:
 
 def steps_for(target: Any, leaf: np.ndarray, flat: np.ndarray, eps: float | None,
            method: str) -> np.ndarray:
-    """Step for each component: eps itself, or the default step scaled by |theta_i|.
+    """Step for each component: eps itself, or the default step scaled by |theta_i| (at the
+    lowest precision among the arrays).
 
     ``target`` is a :class:`~gradcheck_edu.target.Target` (or the batched one): its ``arrays``
     give |theta_i| and its ``label`` names a component where eps is below the float's
     resolution."""
     if eps is None:
+        # the loss is no more precise than the lowest precision among the arrays (a float32
+        # layer fed a float64 x): every component's step is chosen for that precision
+        floats = [a.dtype for a in target.arrays if np.issubdtype(a.dtype, np.floating)]
+        dtype = min(floats, key=lambda d: d.itemsize, default=np.dtype(np.float64))
+        if dtype.kind == "c":
+            dtype = np.dtype(np.float64)
         steps = np.empty(leaf.size)
         for k, arr in enumerate(target.arrays):
             pos = np.flatnonzero(leaf == k)
             if pos.size:
-                dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64
                 steps[pos] = default_step(np.abs(np.asarray(arr).reshape(-1)[flat[pos]]),
                                           method, dtype)
         return steps
     eps = check_eps(eps)
+    if method == "complex" and eps < np.finfo(np.float64).tiny:
+        raise StepTooSmallError(
+            f"eps={eps:g} is too small for the complex step: below {np.finfo(np.float64).tiny:.1e}"
+            " the imaginary part is a subnormal number, with fewer significant digits, and the "
+            "derivative loses accuracy. Use a larger eps (1e-20, or eps=None)")
     if method != "complex":
         for k, arr in enumerate(target.arrays):
             moved = (arr + arr.dtype.type(eps)) == arr

@@ -19,7 +19,8 @@ from .theta import spec_of
 
 __all__ = ["PrecisionWarning", "Target", "select_components", "component_label", "flat_view",
            "check_leaf_perturbable",
-           "loss_resolution", "check_finite_theta", "theta_label"]
+           "loss_resolution", "check_finite_theta", "theta_label", "structure_like",
+           "lowest_precision", "select_offsets"]
 
 
 class PrecisionWarning(UserWarning):
@@ -104,6 +105,22 @@ class Target:
         return component_label(self.spec, k, flat)
 
 
+def select_offsets(spec: Any, leaf: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """The flat positions in theta of components (leaf, flat) (see :func:`select_components`)."""
+    starts = np.array([lf.offset for lf in spec.leaves], dtype=np.int64)
+    return starts[leaf] + flat
+
+
+def structure_like(target: Any, flat: np.ndarray) -> Any:
+    """A flat float64 vector (one entry per component) in the structure of the target's theta:
+    a float for a number, an array of theta's shape, or the structure of arrays."""
+    if target.scalar:
+        return float(flat[0])
+    if isinstance(target.arg, np.ndarray):
+        return flat.reshape(target.spec.leaves[0].shape)
+    return target.spec.unflatten(flat, dtype=np.float64)
+
+
 def select_components(spec: Any, indices: Iterable[int] | None) -> tuple[np.ndarray, np.ndarray]:
     """(leaf position, flat index inside the leaf) of each component: all of theta in order, or
     the given flat indices of theta (negative ones count from the end)."""
@@ -164,20 +181,23 @@ def check_leaf_perturbable(name: str, value: Any) -> None:
         raise TypeError(f"parameter {name!r} is read-only; it must be writeable to be perturbed")
 
 
+def lowest_precision(arrays: list[np.ndarray]) -> np.dtype:
+    """The lowest floating precision among ``arrays`` (float64 when there is none)."""
+    floats = [a.dtype for a in arrays if np.issubdtype(a.dtype, np.floating)]
+    return min(floats, key=lambda d: d.itemsize, default=np.dtype(np.float64))
+
+
 def loss_resolution(arrays: list[np.ndarray]) -> tuple[float, str]:
     """The relative resolution of a loss computed from ``arrays``, and what sets it, in words.
 
     A loss computed from float32 parameters is no more precise than float32, so the lowest
     precision among the arrays sets it (float64's 2.2e-16 at best).
     """
-    floats = [a.dtype for a in arrays if np.issubdtype(a.dtype, np.floating)]
-    low = min(floats, key=lambda d: d.itemsize, default=np.dtype(np.float64))
+    low = lowest_precision(arrays)
     eps = max(float(np.finfo(low).eps), float(np.finfo(np.float64).eps))
     if low.itemsize >= 8:
         return eps, "round-off of the loss values at this step"
-    return eps, (f"the resolution of {low} (eps {eps:.0e}; even at its best step, eps=None, "
-                 f"a central difference resolves only about {eps ** (2 / 3):.0e}): check in "
-                 "float64")
+    return eps, f"the resolution of {low} (eps {eps:.0e}): check in float64"
 
 
 def check_finite_theta(spec: Any, arrays: list[np.ndarray]) -> None:

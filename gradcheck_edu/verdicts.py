@@ -10,8 +10,8 @@ import numpy as np
 
 from .basics import relative_error_flat
 
-__all__ = ["DEFAULT_THRESHOLDS", "Verdict", "classify_relative_error", "judge", "Judgement",
-           "no_better_than_worst_parameter"]
+__all__ = ["DEFAULT_THRESHOLDS", "FAR", "Verdict", "DecidedBy", "Limit", "classify_relative_error",
+           "judge", "Judgement", "limit_text", "norm", "no_better_than_worst_parameter"]
 
 DEFAULT_THRESHOLDS = (1e-7, 1e-5, 1e-3)
 
@@ -93,89 +93,176 @@ def classify_relative_error(r: float, thresholds: tuple[float, float, float] = D
     return Verdict.WRONG
 
 
+class DecidedBy(str, enum.Enum):
+    """What decided a verdict (a ``str``, so ``row.decided_by == "zero gradient"`` reads)."""
+
+    RELATIVE_ERROR = "relative error"
+    RESOLUTION = "resolution"
+    ZERO_GRADIENT = "zero gradient"
+    CANNOT_TELL = "cannot tell"
+    RESOLVED_MISMATCH = "resolved mismatch"
+    NOTHING_MEASURED = "nothing measured"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Limit(enum.Enum):
+    """What limits a finite-difference estimate: the judge's reason, and the hint it gives."""
+
+    ROUNDOFF = "round-off of the loss values at this step"
+    LOW_PRECISION = "the resolution of the parameters' precision"
+    TRUNCATION = "the truncation error of the central difference"
+    ADAPTIVE = "the error bound of the adaptive step"
+
+
 class Judgement(NamedTuple):
     """What :func:`judge` decided: the relative error, the verdict, and why in words.
 
-    ``decided_by`` is ``"relative error"`` when the verdict is the band of ``relative_error``;
-    ``"resolution"`` when the difference is within the round-off and the verdict is that of the
-    finite difference's resolution (a number given in ``note``); ``"zero gradient"`` when the
-    gradient itself is below what the finite difference can resolve and is judged against the
-    size of the whole gradient; ``"cannot tell"`` when the difference is within what the finite
-    difference can err by and is too large to pass.
+    ``decided_by`` (a :class:`DecidedBy`) is ``RELATIVE_ERROR`` when the verdict is the band
+    of ``relative_error``; ``RESOLUTION`` when the difference is within the round-off and the
+    verdict is that of the finite difference's resolution (a number given in ``note``);
+    ``ZERO_GRADIENT`` when the gradient itself is below what the finite difference can resolve
+    and is judged against the size of the whole gradient; ``CANNOT_TELL`` when the difference
+    is within what the finite difference can err by and is too large to pass;
+    ``RESOLVED_MISMATCH`` when the relative error lies in a passing band but the mismatch
+    stands far (:data:`FAR`) above the estimate's error; ``NOTHING_MEASURED`` when no
+    component was measured (every one at a kink).
     """
 
     relative_error: float
     verdict: Verdict
     note: str
-    decided_by: str
+    decided_by: DecidedBy
+
+
+# A mismatch more than FAR times what the finite difference can err by is real, whatever band
+# its relative error falls in: a correct gradient differs from the estimate by at most the
+# error bound (ten roundings of the loss, about 25 times their typical size, plus the truncation
+# error where measured), so FAR = 10 is 250 typical round-offs: every correct gradient, layer,
+# model and dtype of the tests stays below it, while UFLDL's softmax regression without its
+# weight decay (relative error 6.5e-6, ACCEPTABLE) stands 80 times above it at eps=1e-6.
+FAR = 10.0
+
+
+def limit_text(limits: frozenset, dtype: str = "float64") -> str:
+    """The words for what limits the estimate (``limits``: a set of :class:`Limit`)."""
+    parts = []
+    if Limit.LOW_PRECISION in limits:
+        parts.append(f"{dtype} resolution")
+    elif Limit.ROUNDOFF in limits:
+        parts.append("round-off at this step")
+    if Limit.TRUNCATION in limits:
+        parts.append("truncation error of the step")
+    if Limit.ADAPTIVE in limits:
+        parts.append("the adaptive step's error bound")
+    return " and ".join(parts) or "round-off at this step"
+
+
+def _hint(limits: frozenset, default_step: bool = False) -> str:
+    if Limit.LOW_PRECISION in limits:
+        return "; check in float64" + ("" if default_step else " (or eps=None)")
+    if Limit.TRUNCATION in limits:
+        return "; a smaller eps (or eps=None: an adaptive step) can tell"
+    if Limit.ADAPTIVE in limits:
+        return ""
+    return "; a larger eps can tell"
 
 
 def judge(analytic: np.ndarray, numerical: np.ndarray, noise: np.ndarray, roundoff: float,
-          thresholds: tuple, *, scale: float | None = None, limit: str = "") -> Judgement:
+          thresholds: tuple, *, scale: float | None = None,
+          limits: frozenset = frozenset({Limit.ROUNDOFF}), dtype: str = "float64",
+          extra: np.ndarray | None = None, n_subgradients: int = 0,
+          default_step: bool = False) -> Judgement:
     """Relative error and verdict, allowing for what the finite differences can err by.
 
-    ``noise`` bounds the error of each finite-difference estimate (see
-    :func:`~gradcheck_edu.roundoff.noise_bound`: ten roundings of the loss values at the
-    precision of theta, ``10 eps_dtype max|f| / |h|``, plus the truncation error where it was
-    measured); ``roundoff * noise`` is the typical size of that error (rms). ``scale`` is the
-    size of the whole gradient checked (for a parameter whose own gradient is at the floor);
-    ``limit`` says in words what limits the finite difference (``"float32 resolution"``...).
+    The one set of rules every check uses (``gradient_check``, ``check_model``'s both paths,
+    ``directional_check``). ``noise`` bounds the round-off of each finite-difference estimate
+    (see :func:`~gradcheck_edu.roundoff.noise_bound`: ten roundings of the loss values at the
+    precision of theta, ``10 eps_dtype max|f| / |h|``); ``roundoff * noise`` is the typical size
+    of that round-off (rms). ``extra`` bounds the rest of the estimate's error where it was
+    measured (truncation, or an adaptive step's bound); the whole bound is ``B = ||noise +
+    extra||``. ``scale`` is the size of the whole gradient checked (for a parameter whose own
+    gradient is at the floor); ``limits`` says what limits the estimate (a set of
+    :class:`Limit`). ``n_subgradients`` counts components left out because they sit at a kink
+    where the analytic value is a valid subgradient (nothing measured there). ``default_step``:
+    the estimate already used the default step (``eps=None``), so the hint does not suggest it.
 
-    * The difference is beyond the bound (``||a - n|| > ||noise||``): the verdict of the relative
-      error. Only such a difference is ever called SUSPICIOUS or WRONG.
-    * The gradient itself is within the bound (``||a||, ||n|| <= ||noise||``, e.g. a bias
-      before batch norm): it is zero to the resolution of the check. Judged by the resolution
-      relative to ``scale``; with nothing to compare it with, CANNOT_TELL.
-    * Within one rounding (``||a - n|| <= ||noise|| / 10``): the difference says nothing, and the
-      verdict cannot be better than the *resolution*, ``roundoff ||noise|| / (||a|| + ||n||)``;
+    * Nothing measured (no component, all at kinks): CANNOT_TELL, saying why.
+    * The difference is beyond the bound (``D = ||a - n|| > B``): the verdict of the relative
+      error, except that a passing band does not pass a mismatch far above the bound
+      (``D > FAR B``): that is a real difference (SUSPICIOUS), and the note gives both numbers.
+      Only such differences are ever called SUSPICIOUS or WRONG.
+    * The gradient itself is within the bound (``||a||, ||n|| <= B``, e.g. a bias before batch
+      norm): it is zero to the resolution of the check. Judged by the resolution relative to
+      ``scale``; with nothing to compare it with, CANNOT_TELL.
+    * Within one rounding (``D <= B / 10``): the difference says nothing, and the verdict cannot
+      be better than the *resolution*, ``(roundoff ||noise|| + ||extra|| / 2) / (||a|| + ||n||)``;
       a resolution worse than ACCEPTABLE is CANNOT_TELL.
     * Within the bound but above one rounding: a relative error in a passing band keeps its
       verdict; a worse one is CANNOT_TELL, never an accusation.
     """
+    if analytic.size == 0:
+        why = (f"nothing measured: {n_subgradients} component(s) at a kink, where the analytic "
+               "value lies between the one-sided slopes (a valid subgradient, not a measured "
+               "match); move theta off the kinks to check it" if n_subgradients else
+               "nothing measured")
+        return Judgement(math.nan, Verdict.CANNOT_TELL, why, DecidedBy.NOTHING_MEASURED)
     r = relative_error_flat(analytic, numerical)
     verdict = classify_relative_error(r, thresholds)
-    norm_a, norm_n = float(np.linalg.norm(analytic)), float(np.linalg.norm(numerical))
+    norm_a, norm_n = norm(analytic), norm(numerical)
     den = norm_a + norm_n
     if not np.isfinite(r):
-        return Judgement(r, verdict, "NaN or Inf in a gradient", "relative error")
+        return Judgement(r, verdict, "NaN or Inf in a gradient", DecidedBy.RELATIVE_ERROR)
     if den == 0.0:
         return Judgement(r, verdict, "the gradient is exactly zero (analytic and numerical)",
-                         "zero gradient")
-    diff = float(np.linalg.norm(analytic - numerical))
-    bound = float(np.linalg.norm(noise))
-    limit = limit or "round-off at this step"
-    hint = ("; a smaller eps (or method='richardson') can tell" if "truncation" in limit
-            else "" if "float64" in limit else "; a larger eps can tell")
+                         DecidedBy.ZERO_GRADIENT)
+    diff = norm(analytic - numerical)
+    extra_norm = 0.0 if extra is None else norm(extra)
+    bound = norm(noise if extra is None else noise + extra)
+    limit, hint = limit_text(limits, dtype), _hint(limits, default_step)
     if diff > bound:
-        return Judgement(r, verdict, "", "relative error")
+        if verdict.passed and diff > FAR * bound:
+            return Judgement(r, Verdict.SUSPICIOUS, (
+                f"relative error {r:.1e} is in the {verdict.name} band, but the mismatch "
+                f"({diff:.1e}) is {diff / bound:.0f} times what the finite difference can err "
+                f"by here ({bound:.1e}): a real difference"), DecidedBy.RESOLVED_MISMATCH)
+        return Judgement(r, verdict, "", DecidedBy.RELATIVE_ERROR)
+    typical = roundoff * norm(noise) + extra_norm / 2
     if max(norm_a, norm_n) <= bound:
-        resolution = roundoff * bound / scale if scale else math.inf
+        resolution = typical / scale if scale else math.inf
         if classify_relative_error(resolution, thresholds) <= Verdict.ACCEPTABLE:
             return Judgement(r, classify_relative_error(resolution, thresholds), (
-                f"zero gradient: analytic and numerical are both below what the finite "
-                f"difference can err by ({bound:.1e}, {limit}), {resolution:.1e} of the whole "
-                f"gradient's size"), "zero gradient")
+                f"zero gradient: both below the estimate's error ({bound:.1e}, {limit}), "
+                f"{resolution:.1e} of the whole gradient's size"), DecidedBy.ZERO_GRADIENT)
         return Judgement(r, Verdict.CANNOT_TELL, (
-            f"the gradient is at the round-off floor: analytic ({norm_a:.1e}) and numerical "
-            f"({norm_n:.1e}) are both below what the finite difference can err by ({bound:.1e}, "
-            f"{limit}){hint}"), "cannot tell")
-    resolution = roundoff * bound / den
+            f"gradient at the floor: analytic ({norm_a:.1e}) and numerical ({norm_n:.1e}) are "
+            f"both below the estimate's error ({bound:.1e}, {limit}){hint}"),
+            DecidedBy.CANNOT_TELL)
+    resolution = typical / den
     resolved = classify_relative_error(resolution, thresholds)
     if diff <= 0.1 * bound or verdict <= Verdict.ACCEPTABLE:
         if resolved > Verdict.ACCEPTABLE:
             return Judgement(r, Verdict.CANNOT_TELL, (
-                f"the finite difference resolves this gradient only to a relative error of about "
-                f"{resolution:.1e} ({limit}), and the two agree within that{hint}"),
-                "cannot tell")
+                f"resolved only to about {resolution:.1e} ({limit}); they agree within "
+                f"that{hint}"), DecidedBy.CANNOT_TELL)
         if resolved > verdict:
             return Judgement(r, resolved, (
-                f"the difference is round-off: finite differences with this step resolve this "
-                f"gradient to a relative error of about {resolution:.1e}"), "resolution")
-        return Judgement(r, verdict, "", "relative error")
+                f"the difference is round-off: this step resolves the gradient to about "
+                f"{resolution:.1e}"), DecidedBy.RESOLUTION)
+        return Judgement(r, verdict, "", DecidedBy.RELATIVE_ERROR)
     return Judgement(r, Verdict.CANNOT_TELL, (
-        f"the mismatch ({diff:.1e}) is within what the finite difference can err by here "
-        f"({bound:.1e}, {limit}): not evidence of a bug{hint}"),
-        "cannot tell")
+        f"the mismatch ({diff:.1e}) is within the estimate's error ({bound:.1e}, {limit}): "
+        f"not evidence of a bug{hint}"), DecidedBy.CANNOT_TELL)
+
+
+def norm(x: np.ndarray) -> float:
+    """The 2-norm, scaled first so that huge (1e200) or tiny values neither overflow nor
+    underflow."""
+    big = float(np.max(np.abs(x), initial=0.0))
+    if big == 0.0 or not math.isfinite(big):
+        return big
+    return big * float(np.linalg.norm(x / big))
 
 
 def no_better_than_worst_parameter(verdict: Verdict, note: str,
@@ -184,9 +271,20 @@ def no_better_than_worst_parameter(verdict: Verdict, note: str,
 
     One relative error over all of theta is dominated by the parameters with the largest
     gradients: a parameter with small gradients can be entirely wrong (say ``dx = 0``) while
-    the overall number stays below 1e-5. Its own verdict is the one that counts.
+    the overall number stays below 1e-5. Its own verdict is the one that counts. A parameter
+    with nothing measured (all its components valid subgradients at kinks) is named in the note
+    instead, unless no parameter was measured (then the verdict is already CANNOT_TELL).
     """
     checked = [p for p in per_parameter.values() if p.verdict is not None]
+    unmeasured = [p.name for p in checked if p.decided_by == DecidedBy.NOTHING_MEASURED]
+    if unmeasured and len(unmeasured) < len(checked):
+        # a parameter whose every component is a valid subgradient at a kink (a zero bias
+        # behind a dead ReLU) says nothing either way: the verdict rests on the others, and
+        # the note names it
+        checked = [p for p in checked if p.name not in unmeasured]
+        said = (f"not measured: {', '.join(map(repr, unmeasured))} (every component at a "
+                "kink, with a valid subgradient)")
+        note = f"{note}; {said}" if note else said
     if not checked:
         return verdict, note
     worst = max(checked, key=lambda p: p.verdict)

@@ -485,7 +485,7 @@ def test_a_difference_within_round_off_gets_the_verdict_of_the_resolution():
         assert v is Verdict.ACCEPTABLE, (r, note)
     # a resolution worse than ACCEPTABLE (a smaller gradient): it cannot tell, and says so
     j = judge(a * 1e-3, a * 1e-3, noise, CENTRAL_ROUNDOFF, ge.DEFAULT_THRESHOLDS)
-    assert j.verdict is Verdict.CANNOT_TELL and "resolves this gradient only" in j.note
+    assert j.verdict is Verdict.CANNOT_TELL and "resolved only to about" in j.note
     # with a large gradient the same round-off is far below 1e-7: EXCELLENT either way
     for numerical in (a * 1e3 + rng.standard_normal(500) * roundoff, a * 1e3):
         assert judge(a * 1e3, numerical, noise, CENTRAL_ROUNDOFF,
@@ -500,6 +500,12 @@ def test_an_error_above_one_rounding_is_not_called_round_off():
     a = rng.standard_normal(500)
     noise = np.full(500, 10 * np.finfo(float).eps * 2.3 / 1e-6)
     wrong = a * (1 + 4e-7)  # 2e-7 relative error: above one rounding of the losses here
-    r, v, note, _ = judge(a, wrong, noise, CENTRAL_ROUNDOFF, ge.DEFAULT_THRESHOLDS)
-    assert np.linalg.norm(a - wrong) > 0.1 * np.linalg.norm(noise)
+    r, v, note, _ = judge(a, wrong, 10 * noise, CENTRAL_ROUNDOFF, ge.DEFAULT_THRESHOLDS)
+    assert np.linalg.norm(a - wrong) > 0.1 * np.linalg.norm(10 * noise)
     assert v is Verdict.ACCEPTABLE and note == ""
+    # with ten times less round-off (|f| 2.3, not 23) the same mismatch stands 72 times above
+    # what the estimate can err by: resolved, so it does not pass (issue 23), and the note
+    # gives both numbers
+    r, v, note, by = judge(a, wrong, noise, CENTRAL_ROUNDOFF, ge.DEFAULT_THRESHOLDS)
+    assert v is Verdict.SUSPICIOUS and by == "resolved mismatch"
+    assert "ACCEPTABLE band" in note and "72 times" in note, note

@@ -263,8 +263,10 @@ def test_a_stray_one_over_n_is_named_by_the_batch_size():
 
 
 def test_a_row_that_cannot_be_told_gets_its_reason_not_a_mismatch_hint():
-    layer = Linear(3, 2, rng=np.random.default_rng(0), dtype=np.float32)
+    # float16: even at the step for its precision (the default since issue 23; float32 is
+    # resolved there) the finite difference cannot resolve these gradients
+    layer = Linear(3, 2, rng=np.random.default_rng(0), dtype=np.float16)
     grade = grade_layer(layer, np.random.default_rng(1).standard_normal((4, 3)))
     for row in grade.rows.values():
-        assert "CANNOT_TELL" in row.feedback and "float32" in row.feedback
+        assert "CANNOT_TELL" in row.feedback and "float16" in row.feedback
         assert "components" not in row.feedback.split("CANNOT_TELL", 1)[1].split("(", 1)[0]

@@ -1,7 +1,9 @@
 """The structure-aware path of :func:`~gradcheck_edu.check_model`: its entry and its spot check.
 
-The loss changes themselves are computed by :mod:`gradcheck_edu.layered`; here they are turned
-into an :class:`~gradcheck_edu.estimate.Estimate` and checked against ``model.loss``.
+The loss changes themselves are computed by the rest of :mod:`gradcheck_edu.layered`; here they
+are turned into an :class:`~gradcheck_edu.estimate.Estimate` (judged by the same
+:func:`~gradcheck_edu.compare.judge_parameter` as every other check) and checked against
+``model.loss``.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from .estimate import Estimate
-from .evaluate import base_value, perturbed_values
-from .steps import EPS, representable_steps, steps_for
-from .target import Target
+from ..estimate import Estimate
+from ..evaluate import base_value, perturbed_values
+from ..steps import EPS, representable_steps, steps_for
+from ..target import Target
+from . import structure_of
+from .perturbations import LayeredLoss
 
 __all__ = ["structured_estimate", "spot_check", "STRUCTURED_ROUNDOFF"]
 
@@ -35,8 +39,6 @@ def structured_estimate(model: Any, f: Callable, X: Any, y: Any, eps: float | No
     reproduce ``model.loss`` at the unperturbed parameters; (None, message) when it does not at a
     perturbed point (see :func:`spot_check`), or with ``strict`` a ValueError with the message.
     """
-    from .layered import LayeredLoss, structure_of
-
     structure = structure_of(model) if method == "central" else None
     params = model.params
     if structure is None or any(np.asarray(v).dtype != np.float64 for v in params.values()):
