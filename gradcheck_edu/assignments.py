@@ -178,8 +178,8 @@ def check_references(zip_path: str | Path) -> None:
     """Run each test that asks for a reference (a ``ref_`` parameter) on the reference itself:
     a reference layer is then checked against central differences. Raises ``RuntimeError``
     naming the test that fails."""
-    from .autograde.runtests import Autograder
     from .autograde.grade import silenced
+    from .autograde.runtests import Autograder
 
     grader = Autograder(zip_path)
     with silenced():
