@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["cube", "fifth_power", "sum_cubes", "sum_sin_times", "sum_exp"]
+__all__ = ["cube", "fifth_power", "sum_cubes", "sum_sin_times", "exp_of_sum"]
 
 
 def cube(t):
@@ -36,6 +36,6 @@ def sum_sin_times(t) -> float:
     return float(np.sum(np.sin(t) * t))
 
 
-def sum_exp(t) -> float:
-    """sum(exp(t)), of an array."""
-    return float(np.sum(np.exp(np.asarray(t))))
+def exp_of_sum(t) -> float:
+    """exp(100 sum(t)), of an array: each component's slope depends on all the others."""
+    return float(np.exp(100.0 * np.sum(np.asarray(t))))
