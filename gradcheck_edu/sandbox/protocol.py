@@ -1,0 +1,291 @@
+"""The wire between the grading process and the sandbox: frames of JSON and ``.npy`` bytes.
+
+A frame is ``MAGIC``, the header's length and the total payload's length (two unsigned 32-bit
+big-endian ints), the header (UTF-8 JSON), then the payload: the ``.npy`` blobs the header
+points to, one after the other (``header["blobs"]`` holds their lengths). Nothing is pickled:
+arrays are written by ``np.save`` and read by ``np.load(allow_pickle=False)``, object arrays
+are refused, and everything else is a JSON tree of tagged values:
+
+==========================  =============================================================
+Python value                JSON
+==========================  =============================================================
+None, bool, int, float, str themselves (NaN and infinities as JSON's ``NaN``/``Infinity``)
+list, tuple, dict, set      ``{"$": "list" | "tuple" | "set", "v": [...]}``,
+                            ``{"$": "dict", "v": [[key, value], ...]}``
+complex, bytes              ``{"$": "complex", "v": [re, im]}``, ``{"$": "bytes", "i": n}``
+ndarray, NumPy scalar       ``{"$": "nd" | "np", "i": n}``: blob n, a ``.npy``
+``...``, slice              ``{"$": "ellipsis"}``, ``{"$": "slice", "v": [start, stop, step]}``
+anything else               ``{"$": "handle", "id": n, "type": "Affine", "call": true}``
+library function            ``{"$": "ref", "name": "numpy:sum"}`` (only numpy, gradcheck_edu)
+==========================  =============================================================
+
+Only exact built-in types count as data (a student's ``dict`` subclass is a handle), so
+decoding never runs code of the side that sent it. The decoder checks every tag, size and
+nesting depth, and raises :class:`ProtocolError` on anything else.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import select
+import struct
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["ProtocolError", "send", "recv", "encode", "decode", "MAX_HEADER", "MAX_PAYLOAD",
+           "MAX_DEPTH", "REF_ROOTS", "ref_name", "resolve_ref"]
+
+MAGIC = b"GEsb"
+_PREFIX = struct.Struct(">4sII")
+MAX_HEADER = 16 * 2**20  # bytes of JSON in one frame
+MAX_PAYLOAD = 512 * 2**20  # bytes of arrays in one frame
+MAX_DEPTH = 64  # nesting of lists/dicts
+MAX_ITEMS = 1_000_000  # values in one frame
+REF_ROOTS = ("numpy", "gradcheck_edu")  # the only modules a library reference may name
+_DTYPE_KINDS = "biufcSUV?"  # not "O" (objects) and not "M"/"m" oddities beyond need
+_SCALARS = (bool, int, float, str, type(None))
+
+
+class ProtocolError(Exception):
+    """A frame that is not well-formed data: garbage, a forged tag, a size past the caps."""
+
+
+# --- frames -----------------------------------------------------------------------------------
+
+def send(fd: int, header: dict, blobs: list[bytes]) -> None:
+    """Write one frame to the file descriptor ``fd`` (blocking)."""
+    header = dict(header, blobs=[len(b) for b in blobs])
+    head = json.dumps(header, separators=(",", ":")).encode()
+    payload = sum(len(b) for b in blobs)
+    if len(head) > MAX_HEADER or payload > MAX_PAYLOAD:
+        raise ProtocolError(f"message too large ({len(head)} bytes of header, {payload} of "
+                            f"arrays; the limits are {MAX_HEADER} and {MAX_PAYLOAD})")
+    data = b"".join([_PREFIX.pack(MAGIC, len(head), payload), head, *blobs])
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                raise TimeoutError
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def recv(fd: int, deadline: float | None = None) -> tuple[dict, list[bytes]]:
+    """Read one frame: ``(header, blobs)``.
+
+    Raises ``TimeoutError`` past ``deadline`` (a ``time.monotonic()`` value; None waits for
+    ever), ``EOFError`` when the other end closed, :class:`ProtocolError` on anything that is
+    not a well-formed frame.
+    """
+    magic, n_head, n_payload = _PREFIX.unpack(_read_exact(fd, _PREFIX.size, deadline))
+    if magic != MAGIC or n_head > MAX_HEADER or n_payload > MAX_PAYLOAD:
+        raise ProtocolError("not a frame of the sandbox protocol (bad magic or size)")
+    try:
+        header = json.loads(_read_exact(fd, n_head, deadline))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ProtocolError(f"the header is not JSON: {err}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("the header is not a JSON object")
+    sizes = header.get("blobs")
+    if (not isinstance(sizes, list) or not all(type(s) is int and s >= 0 for s in sizes)
+            or sum(sizes) != n_payload):
+        raise ProtocolError("the header's blob sizes do not match the payload")
+    payload = _read_exact(fd, n_payload, deadline)
+    blobs, at = [], 0
+    for s in sizes:
+        blobs.append(payload[at:at + s])
+        at += s
+    return header, blobs
+
+
+# --- values -----------------------------------------------------------------------------------
+
+def _npy(value: np.ndarray | np.generic) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(value), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _is_plain_array(value: Any) -> bool:
+    return type(value) is np.ndarray and value.dtype.kind in _DTYPE_KINDS \
+        and value.dtype.fields is None
+
+
+def _is_numpy_scalar(value: Any) -> bool:
+    return (isinstance(value, np.generic) and type(value).__module__ == "numpy"
+            and value.dtype.kind in _DTYPE_KINDS and value.dtype.fields is None)
+
+
+def encode(value: Any, blobs: list[bytes], other: Callable[[Any], dict] | None = None,
+           depth: int = 0) -> Any:
+    """``value`` as a JSON tree, its arrays appended to ``blobs``.
+
+    ``other(value)`` gives the JSON of anything that is not data (a handle, a reference); with
+    ``other=None`` such a value raises ``TypeError``.
+    """
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if depth > MAX_DEPTH:
+        raise ProtocolError(f"data nested deeper than {MAX_DEPTH} levels")
+    if t in (list, tuple, set, frozenset):
+        tag = {list: "list", tuple: "tuple", set: "set", frozenset: "set"}[t]
+        return {"$": tag, "v": [encode(v, blobs, other, depth + 1) for v in value]}
+    if t is dict:
+        return {"$": "dict", "v": [[encode(k, blobs, other, depth + 1),
+                                    encode(v, blobs, other, depth + 1)]
+                                   for k, v in value.items()]}
+    if t is complex:
+        return {"$": "complex", "v": [value.real, value.imag]}
+    if t is bytes:
+        blobs.append(value)
+        return {"$": "bytes", "i": len(blobs) - 1}
+    if _is_plain_array(value):
+        blobs.append(_npy(value))
+        return {"$": "nd", "i": len(blobs) - 1}
+    if _is_numpy_scalar(value):
+        blobs.append(_npy(value))
+        return {"$": "np", "i": len(blobs) - 1}
+    if value is Ellipsis:
+        return {"$": "ellipsis"}
+    if t is slice:
+        return {"$": "slice", "v": [encode(v, blobs, other, depth + 1)
+                                    for v in (value.start, value.stop, value.step)]}
+    if other is None:
+        raise TypeError(f"a {t.__name__} is not data that can be sent")
+    return other(value)
+
+
+def _load_npy(blob: bytes) -> np.ndarray:
+    try:
+        arr = np.load(io.BytesIO(blob), allow_pickle=False)
+    except Exception as err:  # any malformed .npy: data we cannot read
+        raise ProtocolError(f"an array that is not a valid .npy: {err}") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in _DTYPE_KINDS:
+        raise ProtocolError("an array of objects (refused)")
+    return arr
+
+
+def decode(tree: Any, blobs: list[bytes], handle: Callable[[dict], Any] | None = None,
+           ref: Callable[[str], Any] | None = None) -> Any:
+    """The value of a JSON tree made by :func:`encode` (``handle``/``ref`` build the others)."""
+    count = [0]
+
+    def walk(node: Any, depth: int) -> Any:
+        count[0] += 1
+        if count[0] > MAX_ITEMS or depth > MAX_DEPTH + 1:
+            raise ProtocolError("data too large or too deeply nested")
+        if node is None or type(node) in (bool, int, float, str):
+            return node
+        if type(node) is not dict or type(node.get("$")) is not str:
+            raise ProtocolError(f"not a tagged value: {str(node)[:80]}")
+        tag = node["$"]
+        if tag in ("list", "tuple", "set", "dict", "complex", "slice"):
+            items = node.get("v")
+            if type(items) is not list:
+                raise ProtocolError(f"a {tag} without its items")
+        if tag in ("nd", "np", "bytes"):
+            i = node.get("i")
+            if type(i) is not int or not 0 <= i < len(blobs):
+                raise ProtocolError(f"a {tag} pointing at no blob")
+        if tag == "list":
+            return [walk(v, depth + 1) for v in items]
+        if tag == "tuple":
+            return tuple(walk(v, depth + 1) for v in items)
+        if tag == "set":
+            return {_hashable(walk(v, depth + 1)) for v in items}
+        if tag == "dict":
+            out = {}
+            for pair in items:
+                if type(pair) is not list or len(pair) != 2:
+                    raise ProtocolError("a dict item that is not a pair")
+                out[_hashable(walk(pair[0], depth + 1))] = walk(pair[1], depth + 1)
+            return out
+        if tag == "complex":
+            if len(items) != 2 or not all(type(v) in (int, float) for v in items):
+                raise ProtocolError("a complex that is not two numbers")
+            return complex(items[0], items[1])
+        if tag == "bytes":
+            return bytes(blobs[node["i"]])
+        if tag == "nd":
+            return _load_npy(blobs[node["i"]])
+        if tag == "np":
+            arr = _load_npy(blobs[node["i"]])
+            if arr.shape != ():
+                raise ProtocolError("a NumPy scalar that is not 0-dimensional")
+            return arr[()]
+        if tag == "ellipsis":
+            return Ellipsis
+        if tag == "slice":
+            if len(items) != 3:
+                raise ProtocolError("a slice that is not (start, stop, step)")
+            return slice(*(walk(v, depth + 1) for v in items))
+        if tag == "handle" and handle is not None:
+            return handle(node)
+        if tag == "ref" and ref is not None and type(node.get("name")) is str:
+            return ref(node["name"])
+        raise ProtocolError(f"an unknown or unexpected tag {tag[:40]!r}")
+
+    return walk(tree, 0)
+
+
+def _hashable(key: Any) -> Any:
+    try:
+        hash(key)
+    except TypeError:
+        raise ProtocolError("an unhashable dict key or set item") from None
+    return key
+
+
+# --- library references -----------------------------------------------------------------------
+
+def ref_name(value: Any) -> str | None:
+    """``"module:qualname"`` for a function or class of NumPy or this package, else None.
+
+    Only a name that leads back to the very same object counts (no lambdas, no closures).
+    """
+    module = getattr(value, "__module__", None)
+    qualname = getattr(value, "__qualname__", None)
+    if not (isinstance(module, str) and isinstance(qualname, str)) or "<" in qualname:
+        return None
+    if module.split(".")[0] not in REF_ROOTS:
+        return None
+    name = f"{module}:{qualname}"
+    try:
+        found = resolve_ref(name)
+    except (ProtocolError, ImportError, AttributeError):
+        return None
+    return name if found is value else None
+
+
+def resolve_ref(name: str) -> Any:
+    """The object ``"module:qualname"`` names, for a module under :data:`REF_ROOTS` only."""
+    import importlib
+
+    module, _, qualname = name.partition(":")
+    if module.split(".")[0] not in REF_ROOTS or not qualname or not all(
+            part.isidentifier() for part in module.split(".") + qualname.split(".")):
+        raise ProtocolError(f"a library reference outside {REF_ROOTS}: {name[:80]!r}")
+    obj = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
