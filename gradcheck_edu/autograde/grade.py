@@ -67,9 +67,9 @@ def _kind_of(err: Any) -> str:
     from ..sandbox import CellStatus
 
     status = getattr(err, "status", None)
-    if status == CellStatus.TIMEOUT:
+    if status is CellStatus.TIMEOUT:
         return "timeout"
-    if getattr(err, "missing", False):
+    if str(err).endswith("is not defined in the notebook"):  # the engine's one fixed sentence
         return NOT_ANSWERED
     return "raised"
 
