@@ -273,7 +273,7 @@ def attacked(tmp_path_factory):
     folder = tmp_path_factory.mktemp("class")
     expected: dict[str, float] = {}
     for name, cell in FORGE.items():
-        _write(folder, student, name, None, before=[cell])
+        _write(folder, student, name, None, after=[cell])
         expected[name] = 0.0
     for name, cell in SOLVED_ATTACKS.items():
         _write(folder, student, name, solved, after=[cell])
@@ -298,7 +298,7 @@ def attacked(tmp_path_factory):
     expected["lookup_table"] = 0.0
     # notebook 01 the same way
     s01 = built["01_theta_cubed"]["student"]
-    _write(folder, s01, "nb01_require_noop", None, before=[FORGE["require_noop"]])
+    _write(folder, s01, "nb01_require_noop", None, after=[FORGE["require_noop"]])
     expected["nb01_require_noop"] = 0.0
     _write(folder, s01, "nb01_honest", [as_answer(s) for s in solution_cells(NB01)])
     expected["nb01_honest"] = 6.0

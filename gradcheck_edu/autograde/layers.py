@@ -124,6 +124,16 @@ def _compare(row: str, got: Any, want: np.ndarray, param: Any, sizes: dict) -> R
                pattern.kind if pattern is not None else "unknown")
 
 
+def _failure(err: Exception, what: str) -> tuple[str, str]:
+    """The feedback and the kind of an exception from the student's layer: the sandbox's own
+    message for a hang, a crash or a failed cell ("timeout" or "raised"), else the error."""
+    from ..sandbox import CellStatus, StudentCodeError
+
+    if isinstance(err, StudentCodeError):
+        return str(err), "timeout" if err.status is CellStatus.TIMEOUT else "raised"
+    return f"{what} raised {describe_error(err)}", "raised"
+
+
 def _params(layer: Any, what: str) -> dict:
     params = getattr(layer, "params", None)
     if not isinstance(params, dict):
@@ -169,7 +179,7 @@ def layer_rows(student_cls: Any, reference_cls: Any, spec: LayerSpec, seed: int)
     except RowFailed as err:
         return fail_all(str(err), err.kind)
     except Exception as err:  # the student's code (or the sandbox naming what it did)
-        return fail_all(f"your layer raised {describe_error(err)}", "raised")
+        return fail_all(*_failure(err, "your layer"))
     rows = {"forward": _compare("forward", out, out_ref, None, sizes)}
     if unanswered(out):
         return {**rows, **fail_all(f"forward returns {out!r}: write forward first", NOT_ANSWERED,
@@ -184,7 +194,7 @@ def layer_rows(student_cls: Any, reference_cls: Any, spec: LayerSpec, seed: int)
             got[-1] = {k: (np.array(v, dtype=np.float64) if isinstance(v, np.ndarray) else v)
                        for k, v in got[-1].items()}
     except Exception as err:
-        return {**rows, **fail_all(f"backward raised {describe_error(err)}", "raised", 1)}
+        return {**rows, **fail_all(*_failure(err, "backward"), 1)}
     for n in names[1:]:
         first = _compare(n, got[0][n], want[n], values.get(n), sizes)
         second = _compare(n, got[1][n], want[n], values.get(n), sizes)
