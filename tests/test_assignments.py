@@ -256,7 +256,8 @@ def test_a_file_that_is_not_a_submission_is_reported_and_the_rest_graded(build, 
     (folder / "b_source.ipynb").write_bytes(HW.read_bytes())  # a source, not a student version
     (folder / "c_broken.ipynb").write_text("not json")
     assert main(["assignments", "grade", str(folder), "--autograder", str(out), "--json"]) == 1
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    rows = sorted((json.loads(line) for line in capsys.readouterr().out.splitlines()),
+                  key=lambda r: r["submission"])  # one line each, as each one finishes
     assert [Path(r["submission"]).name for r in rows] == ["a_good.ipynb", "b_source.ipynb",
                                                           "c_broken.ipynb"]
     assert rows[0]["total"] == rows[0]["max"] == 8
