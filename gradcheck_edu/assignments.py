@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["sources", "build", "grade", "assignment_name", "format_grade", "reference_source",
-           "find_autograder"]
+           "find_autograder", "notebook_path"]
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_MARK = "# ASSIGNMENT CONFIG"
@@ -112,12 +112,49 @@ def build(out: str | Path, paths: list[str | Path] | None = None) -> dict[str, d
             entry = {"student": out / "student" / f"{name}.ipynb",
                      "autograder": out / "autograder" / f"{name}.zip",
                      "solution": out / "autograder" / f"{name}.ipynb"}
-            shutil.copyfile(dest / "student" / f"{name}.ipynb", entry["student"])
+            _any_file_name(dest / "student" / f"{name}.ipynb", entry["student"], name)
             shutil.copyfile(dest / "autograder" / f"{name}.ipynb", entry["solution"])
             _finish_zip(zips[0], entry["autograder"], src, _course_secret(out / "autograder"))
             check_references(entry["autograder"])
             built[name] = entry
     return dict(sorted(built.items()))
+
+
+def notebook_path(name: str, folder: str | Path = ".") -> str:
+    """The student's copy of assignment ``name`` in ``folder``, under any file name:
+    ``NAME.ipynb`` if it is there, else the one notebook whose metadata names the assignment
+    (a submission renamed ``alice.ipynb`` keeps its ``grader.check`` cells working)."""
+    folder = Path(folder)
+    if (folder / f"{name}.ipynb").is_file():
+        return f"{name}.ipynb"
+    found = []
+    for path in sorted(folder.glob("*.ipynb")):
+        try:
+            if assignment_name(path) == name:
+                found.append(path.name)
+        except (ValueError, OSError):
+            continue
+    if len(found) != 1:
+        raise FileNotFoundError(f"{'no' if not found else 'more than one'} notebook of the "
+                                f"assignment {name!r} in {folder.resolve()}: keep exactly one "
+                                "copy of it in its folder")
+    return found[0]
+
+
+_INIT = 'grader = otter.Notebook("{name}.ipynb")'
+
+
+def _any_file_name(student: Path, dest: Path, name: str) -> None:
+    """Copy otter's student version, its init cell finding the notebook under any name."""
+    nb = json.loads(student.read_text())
+    init = _INIT.format(name=name)
+    for cell in nb["cells"]:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "code" and init in text:
+            text = text.replace(init, "from gradcheck_edu.assignments import notebook_path\n"
+                                f'grader = otter.Notebook(notebook_path("{name}"))')
+            cell["source"] = text.splitlines(keepends=True)
+    dest.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def _course_secret(folder: Path) -> bytes:
