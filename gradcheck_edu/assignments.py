@@ -112,10 +112,11 @@ def build(out: str | Path, paths: list[str | Path] | None = None) -> dict[str, d
             entry = {"student": out / "student" / f"{name}.ipynb",
                      "autograder": out / "autograder" / f"{name}.zip",
                      "solution": out / "autograder" / f"{name}.ipynb"}
-            _any_file_name(dest / "student" / f"{name}.ipynb", entry["student"], name)
             shutil.copyfile(dest / "autograder" / f"{name}.ipynb", entry["solution"])
             _finish_zip(zips[0], entry["autograder"], src, _course_secret(out / "autograder"))
             check_references(entry["autograder"])
+            _student_version(dest / "student" / f"{name}.ipynb", entry["student"], name,
+                             entry["autograder"])
             built[name] = entry
     return dict(sorted(built.items()))
 
@@ -144,8 +145,13 @@ def notebook_path(name: str, folder: str | Path = ".") -> str:
 _INIT = 'grader = otter.Notebook("{name}.ipynb")'
 
 
-def _any_file_name(student: Path, dest: Path, name: str) -> None:
-    """Copy otter's student version, its init cell finding the notebook under any name."""
+def _student_version(student: Path, dest: Path, name: str, zip_path: Path) -> None:
+    """Copy otter's student version: its init cell finds the notebook under any file name, and
+    each public test carries the points the autograder gives it (otter cuts the question's
+    list of points to the first public tests, whichever they are)."""
+    from .autograde.runtests import Autograder
+
+    points = {c.name: c.points for q in Autograder(zip_path).questions for c in q.cases}
     nb = json.loads(student.read_text())
     init = _INIT.format(name=name)
     for cell in nb["cells"]:
@@ -154,6 +160,12 @@ def _any_file_name(student: Path, dest: Path, name: str) -> None:
             text = text.replace(init, "from gradcheck_edu.assignments import notebook_path\n"
                                 f'grader = otter.Notebook(notebook_path("{name}"))')
             cell["source"] = text.splitlines(keepends=True)
+    tests = nb.get("metadata", {}).get("otter", {}).get("tests", {})
+    for q, text in tests.items():
+        cases = re.findall(r"^def (test_\w+)\(", text, flags=re.M)
+        shown = [points[c] for c in cases]
+        tests[q] = re.sub(r"^points = .*$", f"points = {[p if p % 1 else int(p) for p in shown]}",
+                          text, count=1, flags=re.M)
     dest.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 

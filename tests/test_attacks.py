@@ -154,7 +154,8 @@ for nb in glob.glob('../*.ipynb') + glob.glob('../../*/*.ipynb') + glob.glob('/t
         pass""",
     "while_true_at_top_level": "while True:\n    pass",
     "sleep_at_top_level": "import time\ntime.sleep(900)",
-    "deep_recursion": "import sys\nsys.setrecursionlimit(10**6)\ndef f(n):\n    return f(n + 1)\nf(0)",
+    "deep_recursion": ("import sys\nsys.setrecursionlimit(10**6)\n"
+                       "def f(n):\n    return f(n + 1)\nf(0)"),
     "memory_blowup": "x = bytearray(64 * 2**30)",
     "writes_home": f"import os\nopen(os.path.expanduser('~/../{TOKEN}_home'), 'w').write('x')",
 }
@@ -180,7 +181,8 @@ def _constant_answers(answers: list[str]) -> list[str]:
     out = []
     for a in answers:
         a = a.replace("    def backward(self, dout):", "    def backward(self, dout):\n"
-                      "        for k in self.grads:\n            self.grads[k] = self.grads[k] * 0\n"
+                      "        for k in self.grads:\n"
+                      "            self.grads[k] = self.grads[k] * 0\n"
                       "        return np.zeros_like(self._x)\n    def _unused(self, dout):")
         a = a.replace("    def forward(self, x):", "    def forward(self, x):\n"
                       "        self._x = x\n        return self._forward(x) * 0\n"
