@@ -231,6 +231,8 @@ class Sandbox:
                  remote: Remote | None = None) -> tuple[dict, list[bytes]]:
         if self._closed:
             raise RuntimeError("the sandbox is closed")
+        if self._deadline is not None and self._deadline <= time.monotonic():
+            raise StudentCodeError(CellStatus.TIMEOUT, self._over_budget(what))
         self._ensure_started()
         budget = self._deadline - time.monotonic()
         if budget <= 0:
@@ -322,4 +324,4 @@ class Sandbox:
             self._replaying = False
 
     def _start(self) -> None:
-        self._child = Child(self.isolation, self.limits, self.path, self._log, self._deadline)
+        self._child = Child(self.isolation, self.limits, self.path, self._log)
