@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import pickle
 import time
 from pathlib import Path
 
@@ -136,12 +137,12 @@ def test_protocol_refuses_what_is_not_data():
         protocol.encode(np.array([object()], dtype=object), blobs)
     with pytest.raises(TypeError):
         protocol.encode(type("D", (dict,), {})(), blobs)  # a dict subclass is not data
-    import io
-
-    buf = io.BytesIO()
-    np.save(buf, np.array([1, None], dtype=object), allow_pickle=True)  # a pickled array
-    with pytest.raises(protocol.ProtocolError):
-        protocol.decode({"$": "nd", "i": 0}, [buf.getvalue()])
+    pickled = pickle.dumps(np.array([1, None], dtype=object))
+    for dtype in ("|O", "O", "i4,O", "V8", "<f8"):  # objects, records; a size that lies
+        with pytest.raises(protocol.ProtocolError):
+            protocol.decode({"$": "nd", "i": 0, "dtype": dtype, "shape": [3]}, [pickled])
+    ok = protocol.decode({"$": "nd", "i": 0, "dtype": ">i2", "shape": [2]}, [b"\x00\x01\x00\x02"])
+    assert ok.tolist() == [1, 2] and ok.flags.writeable
     for tree in ({"$": "handle", "id": 1}, {"$": "ref", "name": "os:system"}, {"$": "nd", "i": 5},
                  {"no": "tag"}, [1, 2], {"$": "complex", "v": ["a", 1]}):
         with pytest.raises(protocol.ProtocolError):
@@ -311,9 +312,10 @@ class Layer:
         import numpy as np
         return np.ones(10**10)
     def grow(self):
+        import numpy as np
         chunks = []
-        while True:
-            chunks.append(bytearray(2**26))
+        while True:  # 128 MB at a time (reserved, not touched: the limit is on reserving)
+            chunks.append(np.empty(2**24))
 """
 
 
@@ -386,16 +388,18 @@ def test_each_failure_of_a_cell_is_named_and_the_cells_after_it_run(tmp_path):
 
 
 def test_past_the_submission_limit_everything_left_fails(tmp_path):
-    cells = ["import time\ntime.sleep(1.5)\na = 1\n"] * 4
-    limits = Limits(cell_seconds=3, call_seconds=2, submission_seconds=3.5)
+    cells = ["import time\ntime.sleep(1.0)\na = 1\n"] * 4
+    limits = Limits(cell_seconds=3, call_seconds=2, submission_seconds=2.6)
     with Sandbox(notebook(tmp_path, *cells), limits=limits) as sb:
         t0 = time.monotonic()
         results = sb.run_cells()
-        assert time.monotonic() - t0 < 6
-        assert [r.status for r in results[:2]] == [CellStatus.OK, CellStatus.OK]
-        assert all(r.status is CellStatus.TIMEOUT for r in results[2:])
-        assert "ran past its 3.5 s limit" in results[3].message
-        with pytest.raises(StudentCodeError, match="ran past its 3.5 s limit"):
+        assert time.monotonic() - t0 < 5
+        statuses = [r.status for r in results]
+        assert statuses[0] is CellStatus.OK and statuses[-1] is CellStatus.TIMEOUT
+        assert statuses == sorted(statuses, key=lambda s: s is CellStatus.TIMEOUT)  # OK first
+        assert results[-1].message == ("the submission's code ran past its 2.6 s limit (at "
+                                       "the cell defining a)")
+        with pytest.raises(StudentCodeError, match="ran past its 2.6 s limit"):
             sb.get("a")
 
 
@@ -418,8 +422,6 @@ def wrapped():
         assert isinstance(out["grade"], Remote) and isinstance(out["list"][0], Remote)
         copy.deepcopy(evil)  # a copy made in the sandbox, not here
         with pytest.raises(TypeError):
-            import pickle
-
             pickle.dumps(evil)
     assert not flag.exists()
 
