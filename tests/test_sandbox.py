@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import pickle
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +23,7 @@ from gradcheck_edu.sandbox import (
     Limits,
     Remote,
     Sandbox,
+    StudentCodeError,
     bwrap_status,
 )
 
@@ -90,3 +94,380 @@ def test_a_remote_layer_works_like_the_real_one(tmp_path, isolation):
         twin.params["W"][:] = 0
         twin.forward(x)
         np.testing.assert_array_equal(layer.forward(x), real.forward(x))
+
+
+def test_data_crosses_the_wire_as_data(tmp_path):
+    values = {"none": None, "bools": [True, False], "int": 2**70, "float": -0.0,
+              "nan": float("nan"), "inf": float("-inf"), "str": "héllo\n", "complex": 1 - 2j,
+              "tuple": (1, (2.5, "x")), "set": {1, 2}, "bytes": b"\x00\xff",
+              "f32": np.arange(6, dtype=np.float32).reshape(2, 3), "i8": np.int8(-3),
+              "bool_arr": np.array([True, False]), "c128": np.array([1j, 2]),
+              "empty": np.zeros((0, 3)), "fortran": np.asfortranarray(np.ones((2, 3))),
+              "nested": {"a": [np.ones(2), {"b": np.float64(1.5)}]}, "ellipsis": ...,
+              "slice": slice(1, None, 2)}
+    src = "def echo(v):\n    return v\n"
+    with Sandbox(notebook(tmp_path, src), limits=FAST) as sb:
+        echo = sb.get("echo")
+        for key, value in values.items():
+            back = echo(value)
+            assert type(back) is type(value), key
+            if isinstance(value, np.ndarray):
+                assert back.dtype == value.dtype and back.shape == value.shape
+                np.testing.assert_array_equal(back, value)
+            elif key == "nan":
+                assert back != back
+            elif key == "float":
+                assert back == 0.0 and np.signbit(back)
+            elif key == "nested":
+                np.testing.assert_array_equal(back["a"][0], value["a"][0])
+                assert type(back["a"][1]["b"]) is np.float64 and back["a"][1]["b"] == 1.5
+            else:
+                assert back == value, key
+        # library functions go by reference; anything else of the grader's is refused
+        assert sb.get("echo")(np.sum) is not None
+        with pytest.raises(TypeError, match="cannot send a function"):
+            echo(lambda t: t)
+
+
+def test_protocol_refuses_what_is_not_data():
+    from gradcheck_edu.sandbox import protocol
+
+    blobs: list[bytes] = []
+    with pytest.raises(TypeError):
+        protocol.encode(np.array([object()], dtype=object), blobs)
+    with pytest.raises(TypeError):
+        protocol.encode(type("D", (dict,), {})(), blobs)  # a dict subclass is not data
+    pickled = pickle.dumps(np.array([1, None], dtype=object))
+    for dtype in ("|O", "O", "i4,O", "V8", "<f8"):  # objects, records; a size that lies
+        with pytest.raises(protocol.ProtocolError):
+            protocol.decode({"$": "nd", "i": 0, "dtype": dtype, "shape": [3]}, [pickled])
+    ok = protocol.decode({"$": "nd", "i": 0, "dtype": ">i2", "shape": [2]}, [b"\x00\x01\x00\x02"])
+    assert ok.tolist() == [1, 2] and ok.flags.writeable
+    for tree in ({"$": "handle", "id": 1}, {"$": "ref", "name": "os:system"}, {"$": "nd", "i": 5},
+                 {"no": "tag"}, [1, 2], {"$": "complex", "v": ["a", 1]}):
+        with pytest.raises(protocol.ProtocolError):
+            protocol.decode(tree, [])
+    deep: object = 1
+    for _ in range(200):
+        deep = {"$": "list", "v": [deep]}
+    with pytest.raises(protocol.ProtocolError):
+        protocol.decode(deep, [])
+    with pytest.raises(protocol.ProtocolError):
+        protocol.resolve_ref("os:system")
+    assert protocol.ref_name(np.sum) == "numpy:sum" and protocol.ref_name(os.system) is None
+
+
+def _processes_with(marker: str) -> list[str]:
+    """Command lines of the machine's processes that contain ``marker``."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmd:
+            found.append(f"{pid}: {cmd}")
+    return found
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+SNOOP = """
+import os, glob
+def attempt(f):
+    try:
+        return "READ " + str(f())[:60]
+    except Exception as e:
+        return "refused " + type(e).__name__
+found = {}
+for path in TARGETS:
+    found[path] = attempt(lambda: open(path, "rb").read(100))
+found["listdir /"] = sorted(os.listdir("/"))
+pids = [p for p in os.listdir("/proc") if p.isdigit()]
+found["cmdlines"] = [attempt(lambda: open(f"/proc/{p}/cmdline", "rb").read()) for p in pids]
+found["environ"] = dict(os.environ)
+"""
+
+
+def test_a_submission_reads_nothing_outside_its_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("GE_GRADER_SECRET", "s3cr3t-token")
+    secret = tmp_path / "autograder" / "secret"
+    secret.parent.mkdir()
+    secret.write_text("s3cr3t")
+    other = notebook(tmp_path, "answer = 42", name="other_student.ipynb")
+    targets = [str(secret), str(other), str(REPO / "README.md"),
+               str(REPO / "assignments" / "hw_layers.ipynb"), str(REPO / "pyproject.toml"),
+               "/etc/passwd", "/etc/shadow", "/root/.bashrc", f"/proc/{os.getpid()}/cmdline",
+               f"/proc/{os.getppid()}/environ"]
+    src = f"TARGETS = {targets!r}\n" + SNOOP
+    with Sandbox(notebook(tmp_path, src), limits=FAST) as sb:
+        assert sb.run_cells()[0].ok, sb.run_cells()[0].message
+        found = sb.get("found")
+        own = sb.get("attempt")  # the submission itself is there: it may read its own notebook
+        assert own is not None
+    for path in targets:
+        assert found[path].startswith("refused"), (path, found[path])
+    assert set(found["listdir /"]) <= {"usr", "bin", "lib", "lib32", "lib64", "sbin", "etc",
+                                      "proc", "dev", "tmp", "home", "opt", "root", "work"}
+    text = json.dumps([found["cmdlines"], found["environ"]])
+    assert "s3cr3t" not in text and "pytest" not in text and "GE_GRADER_SECRET" not in text
+    assert len(found["cmdlines"]) <= 4  # only the sandbox's own processes are visible
+
+
+def test_the_working_folder_holds_only_the_submission_and_the_install_is_read_only(tmp_path):
+    pkg = REPO / "gradcheck_edu"
+    before = sorted(p.name for p in pkg.iterdir())
+    src = """
+import os, numpy, gradcheck_edu
+here = sorted(os.listdir("."))
+tries = {}
+for target in [gradcheck_edu.__file__, os.path.dirname(gradcheck_edu.__file__) + "/evil.py",
+               numpy.__file__, os.path.dirname(numpy.__file__) + "/evil.py", "/usr/evil",
+               "/opt/ge/gradcheck_edu/grading.py"]:
+    try:
+        with open(target, "a") as f:
+            f.write("x = 1")
+        tries[target] = "WROTE"
+    except OSError as e:
+        tries[target] = type(e).__name__
+with open("mine.txt", "w") as f:   # its own folder is writable
+    f.write("ok")
+"""
+    with Sandbox(notebook(tmp_path, src, name="alice.ipynb"), limits=FAST) as sb:
+        assert sb.run_cells()[0].ok, sb.run_cells()[0].message
+        assert sb.get("here") == ["alice.ipynb"]
+        tries = sb.get("tries")
+    assert tries and all(v != "WROTE" for v in tries.values()), tries
+    assert sorted(p.name for p in pkg.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alice.ipynb"]  # nothing written here
+
+
+def test_no_network(tmp_path):
+    src = """
+import socket
+results = []
+for host in [("1.1.1.1", 80), ("pypi.org", 443)]:
+    try:
+        socket.create_connection(host, timeout=2)
+        results.append("CONNECTED")
+    except OSError as e:
+        results.append(type(e).__name__)
+"""
+    with Sandbox(notebook(tmp_path, src), limits=FAST) as sb:
+        assert sb.run_cells()[0].ok
+        assert "CONNECTED" not in sb.get("results")
+
+
+def test_nothing_it_starts_outlives_it(tmp_path):
+    marker = "987654"
+    src = f"""
+import subprocess, os
+p = subprocess.Popen(["sleep", "{marker}"], start_new_session=True)
+if os.fork() == 0:          # a double fork: the daemon's way out
+    os.setsid()
+    if os.fork() == 0:
+        os.execvp("sleep", ["sleep", "{marker}1"])
+    os._exit(0)
+"""
+    sb = Sandbox(notebook(tmp_path, src), limits=FAST)
+    with sb:
+        assert sb.run_cells()[0].ok, sb.run_cells()[0].message
+        deadline = time.monotonic() + 5
+        while len(_processes_with(f"sleep {marker}")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_processes_with(f"sleep {marker}")) == 2  # both run while the sandbox does
+    deadline = time.monotonic() + 5
+    while _processes_with(f"sleep {marker}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _processes_with(f"sleep {marker}")
+    assert not _processes_with("gradcheck_edu.sandbox.runner")  # no runner either
+
+
+HANGS = """
+import time, os, sys
+class Layer:
+    def __init__(self):
+        self.params, self.grads = {}, {}
+    def forward(self, x):
+        return 2 * x
+    def spin(self):
+        while True:
+            pass
+    def nap(self):
+        time.sleep(900)
+    def recurse(self, n=0):
+        return self.recurse(n + 1)
+    def segfault(self):
+        import ctypes
+        return ctypes.string_at(0)
+    def leave(self):
+        os._exit(3)
+    def exit(self):
+        raise SystemExit(0)
+    def interrupt(self):
+        raise KeyboardInterrupt
+    def hog(self):
+        import numpy as np
+        return np.ones(10**10)
+    def grow(self):
+        import numpy as np
+        chunks = []
+        while True:  # 128 MB at a time (reserved, not touched: the limit is on reserving)
+            chunks.append(np.empty(2**24))
+"""
+
+
+def test_each_failure_of_a_method_is_named_and_the_rest_still_works(tmp_path):
+    cases = {  # method -> (status, words in the message)
+        "spin": (CellStatus.TIMEOUT, "Layer.spin ran past the 2 s limit"),
+        "nap": (CellStatus.TIMEOUT, "Layer.nap ran past the 2 s limit"),
+        "recurse": (CellStatus.ERROR, "Layer.recurse raised RecursionError"),
+        "segfault": (CellStatus.CRASHED, "crashed (SIGSEGV) while running Layer.segfault"),
+        "leave": (CellStatus.CRASHED, "exited (exit code 3: os._exit?) while running "
+                                      "Layer.leave"),
+        "exit": (CellStatus.ERROR, "Layer.exit raised SystemExit: 0"),
+        "interrupt": (CellStatus.ERROR, "Layer.interrupt raised KeyboardInterrupt"),
+        "hog": (CellStatus.MEMORY, "Layer.hog ran out of memory (the limit is 1024 MB)"),
+        "grow": (CellStatus.MEMORY, "Layer.grow ran out of memory"),
+    }
+    x = np.arange(3.0)
+    with Sandbox(notebook(tmp_path, HANGS), limits=FAST) as sb:
+        assert sb.run_cells()[0].ok
+        Layer = sb.get("Layer")
+        for method, (status, words) in cases.items():
+            layer = Layer()
+            np.testing.assert_array_equal(layer.forward(x), 2 * x)
+            t0 = time.monotonic()
+            with pytest.raises(StudentCodeError) as err:
+                getattr(layer, method)()
+            assert time.monotonic() - t0 < 10
+            assert err.value.status is status, (method, err.value)
+            assert words in str(err.value), (method, str(err.value))
+            # the class is found again (in a fresh sandbox when that one was killed) ...
+            np.testing.assert_array_equal(Layer().forward(x), 2 * x)
+            if status in (CellStatus.TIMEOUT, CellStatus.CRASHED):
+                # ... but an object of the killed process is gone, and says why
+                with pytest.raises(StudentCodeError, match="lost when the sandbox was restarted"):
+                    layer.forward(x)
+
+
+def test_each_failure_of_a_cell_is_named_and_the_cells_after_it_run(tmp_path):
+    cells = ["import time\nclass Affine:\n    pass\n",
+             "class Spin:\n    pass\nwhile True:\n    pass\n",
+             "class Nap:\n    pass\ntime.sleep(900)\n",
+             "def f(n):\n    return f(n + 1)\nf(0)\n",
+             "import os\nos._exit(4)\n",
+             "raise SystemExit('bye')\n",
+             "class Late:\n    pass\n",
+             "import numpy as np\nbig = np.ones(10**10)\n",
+             "1 / 0\n"]
+    with Sandbox(notebook(tmp_path, *cells), limits=FAST) as sb:
+        results = sb.run_cells()
+        assert [r.status for r in results] == [
+            CellStatus.OK, CellStatus.TIMEOUT, CellStatus.TIMEOUT, CellStatus.ERROR,
+            CellStatus.CRASHED, CellStatus.ERROR, CellStatus.OK, CellStatus.MEMORY,
+            CellStatus.ERROR]
+        assert results[1].message == "the cell defining Spin ran past the 3 s limit"
+        assert results[1].defines == ("Spin",)
+        assert "the cell defining Nap ran past the 3 s limit" in results[2].message
+        assert "the cell defining f raised RecursionError" in results[3].message
+        assert "line 2, in f" in results[3].message  # the student's own lines, nothing else
+        assert "exit code 4" in results[4].message
+        assert "raised SystemExit: bye" in results[5].message
+        assert "ZeroDivisionError: division by zero" in results[8].message
+        assert "runner.py" not in "".join(r.message for r in results)
+        assert isinstance(sb.get("Late"), Remote) and isinstance(sb.get("Affine"), Remote)
+        with pytest.raises(StudentCodeError, match="Spin is not defined: the cell defining Spin "
+                                                   "ran past the 3 s limit") as err:
+            sb.get("Spin")
+        assert err.value.status is CellStatus.TIMEOUT
+        with pytest.raises(StudentCodeError, match="nothing is not defined in the notebook"):
+            sb.get("nothing")
+
+
+def test_past_the_submission_limit_everything_left_fails(tmp_path):
+    cells = ["import time\ntime.sleep(1.0)\na = 1\n"] * 4
+    limits = Limits(cell_seconds=3, call_seconds=2, submission_seconds=2.6)
+    with Sandbox(notebook(tmp_path, *cells), limits=limits) as sb:
+        t0 = time.monotonic()
+        results = sb.run_cells()
+        assert time.monotonic() - t0 < 5
+        statuses = [r.status for r in results]
+        assert statuses[0] is CellStatus.OK and statuses[-1] is CellStatus.TIMEOUT
+        assert statuses == sorted(statuses, key=lambda s: s is CellStatus.TIMEOUT)  # OK first
+        assert results[-1].message == ("the submission's code ran past its 2.6 s limit (at "
+                                       "the cell defining a)")
+        with pytest.raises(StudentCodeError, match="ran past its 2.6 s limit"):
+            sb.get("a")
+
+
+def test_an_object_that_would_run_code_when_unpickled_comes_back_as_a_handle(tmp_path):
+    flag = tmp_path / "pwned"
+    src = f"""
+import os
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch {flag}",))
+def make():
+    return Evil()
+def wrapped():
+    return {{"grade": Evil(), "list": [Evil()]}}
+"""
+    with Sandbox(notebook(tmp_path, src), limits=FAST) as sb:
+        evil = sb.get("make")()
+        assert isinstance(evil, Remote) and type(evil).__name__ == "Evil"
+        out = sb.get("wrapped")()
+        assert isinstance(out["grade"], Remote) and isinstance(out["list"][0], Remote)
+        copy.deepcopy(evil)  # a copy made in the sandbox, not here
+        with pytest.raises(TypeError):
+            pickle.dumps(evil)
+    assert not flag.exists()
+
+
+def test_garbage_on_the_channel_fails_that_call_and_the_next_one_works(tmp_path):
+    src = """
+import os, stat, struct, json
+def pipes():
+    found = []
+    for fd in map(int, os.listdir("/proc/self/fd")):
+        try:
+            if fd > 2 and stat.S_ISFIFO(os.fstat(fd).st_mode):
+                found.append(fd)
+        except OSError:
+            pass
+    return found
+def junk():
+    for fd in pipes():
+        try:
+            os.write(fd, b"garbage, not a frame" * 10)
+        except OSError:
+            pass
+    return 1
+def forged():   # a well-formed frame that answers a request nobody made
+    head = json.dumps({"id": -5, "ok": True, "value": 36, "blobs": []}).encode()
+    for fd in pipes():
+        try:
+            os.write(fd, b"GEsb" + struct.pack(">II", len(head), 0) + head)
+        except OSError:
+            pass
+    return 0
+def huge():     # a frame that claims to be enormous
+    for fd in pipes():
+        try:
+            os.write(fd, b"GEsb" + struct.pack(">II", 2**31, 2**31))
+        except OSError:
+            pass
+    return 0
+def fine():
+    return 7
+"""
+    with Sandbox(notebook(tmp_path, src), limits=FAST) as sb:
+        assert sb.run_cells()[0].ok
+        for name in ("junk", "forged", "huge"):
+            with pytest.raises(StudentCodeError) as err:
+                sb.get(name)()
+            assert err.value.status is CellStatus.CRASHED, name
+            assert "garbled" in str(err.value), (name, str(err.value))
+            assert sb.get("fine")() == 7

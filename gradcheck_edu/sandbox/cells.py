@@ -39,7 +39,8 @@ class CellStatus(enum.Enum):
 class Cell:
     index: int  # position among all the notebook's cells
     source: str
-    defines: tuple[str, ...]
+    defines: tuple[str, ...]  # every top-level name it binds
+    label: str  # how the student is told which cell: "the cell defining Conv2d"
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,20 @@ def cell_label(index: int, defines: tuple[str, ...]) -> str:
     """``"the cell defining Conv2d"``, or ``"cell 7"`` for one that defines nothing."""
     shown = [n for n in defines if not n.startswith("_")][:3]
     return f"the cell defining {', '.join(shown)}" if shown else f"cell {index}"
+
+
+def _label(index: int, source: str) -> str:
+    """Named by its classes and functions, else its other names, else its imports."""
+    try:
+        body = ast.parse(source).body
+    except (SyntaxError, ValueError):
+        return f"cell {index}"
+    defs = tuple(n.name for n in body if isinstance(
+        n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
+    imports = set(defined_names("\n".join(ast.unparse(n) for n in body if isinstance(
+        n, (ast.Import, ast.ImportFrom)))))
+    others = tuple(n for n in defined_names(source) if n not in defs and n not in imports)
+    return cell_label(index, defs or others or tuple(imports))
 
 
 def _inert(source: str) -> str:
@@ -130,5 +145,5 @@ def read_cells(path: str | Path) -> list[Cell]:
         if not isinstance(source, str) or not source.strip():
             continue
         source = _inert(source)
-        out.append(Cell(index, source, defined_names(source)))
+        out.append(Cell(index, source, defined_names(source), _label(index, source)))
     return out

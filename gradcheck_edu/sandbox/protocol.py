@@ -1,10 +1,11 @@
 """The wire between the grading process and the sandbox: frames of JSON and ``.npy`` bytes.
 
 A frame is ``MAGIC``, the header's length and the total payload's length (two unsigned 32-bit
-big-endian ints), the header (UTF-8 JSON), then the payload: the ``.npy`` blobs the header
-points to, one after the other (``header["blobs"]`` holds their lengths). Nothing is pickled:
-arrays are written by ``np.save`` and read by ``np.load(allow_pickle=False)``, object arrays
-are refused, and everything else is a JSON tree of tagged values:
+big-endian ints), the header (UTF-8 JSON), then the payload: the blobs the header points to,
+one after the other (``header["blobs"]`` holds their lengths). Nothing is pickled: an array is
+its raw C-ordered bytes, with its dtype string and shape in the JSON (what a ``.npy`` file
+holds, read back by ``np.frombuffer`` after checking both; object and record dtypes are
+refused), and everything else is a JSON tree of tagged values:
 
 ==========================  =============================================================
 Python value                JSON
@@ -13,7 +14,7 @@ None, bool, int, float, str themselves (NaN and infinities as JSON's ``NaN``/``I
 list, tuple, dict, set      ``{"$": "list" | "tuple" | "set", "v": [...]}``,
                             ``{"$": "dict", "v": [[key, value], ...]}``
 complex, bytes              ``{"$": "complex", "v": [re, im]}``, ``{"$": "bytes", "i": n}``
-ndarray, NumPy scalar       ``{"$": "nd" | "np", "i": n}``: blob n, a ``.npy``
+ndarray, NumPy scalar       ``{"$": "nd" | "np", "i": n, "dtype": "<f8", "shape": [2, 3]}``
 ``...``, slice              ``{"$": "ellipsis"}``, ``{"$": "slice", "v": [start, stop, step]}``
 anything else               ``{"$": "handle", "id": n, "type": "Affine", "call": true}``
 library function            ``{"$": "ref", "name": "numpy:sum"}`` (only numpy, gradcheck_edu)
@@ -26,7 +27,6 @@ nesting depth, and raises :class:`ProtocolError` on anything else.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import select
@@ -46,7 +46,7 @@ MAX_PAYLOAD = 512 * 2**20  # bytes of arrays in one frame
 MAX_DEPTH = 64  # nesting of lists/dicts
 MAX_ITEMS = 1_000_000  # values in one frame
 REF_ROOTS = ("numpy", "gradcheck_edu")  # the only modules a library reference may name
-_DTYPE_KINDS = "biufcSUV?"  # not "O" (objects) and not "M"/"m" oddities beyond need
+_DTYPE_KINDS = "biufcSU"  # numbers, bools, strings: not "O" (objects), not "V" (records)
 _SCALARS = (bool, int, float, str, type(None))
 
 
@@ -81,7 +81,7 @@ def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
             ready, _, _ = select.select([fd], [], [], left)
             if not ready:
                 raise TimeoutError
-        chunk = os.read(fd, min(n - got, 1 << 20))
+        chunk = os.read(fd, min(n - got, 1 << 24))
         if not chunk:
             raise EOFError
         chunks.append(chunk)
@@ -99,8 +99,9 @@ def recv(fd: int, deadline: float | None = None) -> tuple[dict, list[bytes]]:
     magic, n_head, n_payload = _PREFIX.unpack(_read_exact(fd, _PREFIX.size, deadline))
     if magic != MAGIC or n_head > MAX_HEADER or n_payload > MAX_PAYLOAD:
         raise ProtocolError("not a frame of the sandbox protocol (bad magic or size)")
+    body = _read_exact(fd, n_head + n_payload, deadline)
     try:
-        header = json.loads(_read_exact(fd, n_head, deadline))
+        header = json.loads(body[:n_head])
     except (UnicodeDecodeError, ValueError) as err:
         raise ProtocolError(f"the header is not JSON: {err}") from None
     if not isinstance(header, dict):
@@ -109,7 +110,7 @@ def recv(fd: int, deadline: float | None = None) -> tuple[dict, list[bytes]]:
     if (not isinstance(sizes, list) or not all(type(s) is int and s >= 0 for s in sizes)
             or sum(sizes) != n_payload):
         raise ProtocolError("the header's blob sizes do not match the payload")
-    payload = _read_exact(fd, n_payload, deadline)
+    payload = memoryview(body)[n_head:]
     blobs, at = [], 0
     for s in sizes:
         blobs.append(payload[at:at + s])
@@ -119,10 +120,9 @@ def recv(fd: int, deadline: float | None = None) -> tuple[dict, list[bytes]]:
 
 # --- values -----------------------------------------------------------------------------------
 
-def _npy(value: np.ndarray | np.generic) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(value), allow_pickle=False)
-    return buf.getvalue()
+def _raw(value: np.ndarray | np.generic) -> tuple[bytes, dict]:
+    arr = np.asarray(value)
+    return arr.tobytes(order="C"), {"dtype": arr.dtype.str, "shape": list(arr.shape)}
 
 
 def _is_plain_array(value: Any) -> bool:
@@ -159,12 +159,10 @@ def encode(value: Any, blobs: list[bytes], other: Callable[[Any], dict] | None =
     if t is bytes:
         blobs.append(value)
         return {"$": "bytes", "i": len(blobs) - 1}
-    if _is_plain_array(value):
-        blobs.append(_npy(value))
-        return {"$": "nd", "i": len(blobs) - 1}
-    if _is_numpy_scalar(value):
-        blobs.append(_npy(value))
-        return {"$": "np", "i": len(blobs) - 1}
+    if _is_plain_array(value) or _is_numpy_scalar(value):
+        raw, meta = _raw(value)
+        blobs.append(raw)
+        return {"$": "nd" if t is np.ndarray else "np", "i": len(blobs) - 1, **meta}
     if value is Ellipsis:
         return {"$": "ellipsis"}
     if t is slice:
@@ -175,14 +173,23 @@ def encode(value: Any, blobs: list[bytes], other: Callable[[Any], dict] | None =
     return other(value)
 
 
-def _load_npy(blob: bytes) -> np.ndarray:
+def _load_array(node: dict, blobs: list[bytes]) -> np.ndarray:
+    """A fresh, writeable array from its raw bytes, dtype and shape (checked, never code)."""
+    dtype, shape = node.get("dtype"), node.get("shape")
+    if type(dtype) is not str or len(dtype) > 16 or type(shape) is not list or len(shape) > 32 \
+            or not all(type(n) is int and 0 <= n < 2**40 for n in shape):
+        raise ProtocolError("an array without a valid dtype and shape")
     try:
-        arr = np.load(io.BytesIO(blob), allow_pickle=False)
-    except Exception as err:  # any malformed .npy: data we cannot read
-        raise ProtocolError(f"an array that is not a valid .npy: {err}") from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in _DTYPE_KINDS:
-        raise ProtocolError("an array of objects (refused)")
-    return arr
+        dt = np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise ProtocolError(f"an array of an unknown dtype {dtype!r}") from None
+    if dt.kind not in _DTYPE_KINDS or dt.fields is not None or dt.hasobject:
+        raise ProtocolError(f"an array of dtype {dtype!r} (refused: only numbers, bools and "
+                            "strings)")
+    blob = blobs[node["i"]]
+    if len(blob) != int(np.prod(shape, dtype=np.int64)) * dt.itemsize:
+        raise ProtocolError("an array whose bytes do not match its shape")
+    return np.frombuffer(blob, dtype=dt).reshape(shape).copy()
 
 
 def decode(tree: Any, blobs: list[bytes], handle: Callable[[dict], Any] | None = None,
@@ -227,9 +234,9 @@ def decode(tree: Any, blobs: list[bytes], handle: Callable[[dict], Any] | None =
         if tag == "bytes":
             return bytes(blobs[node["i"]])
         if tag == "nd":
-            return _load_npy(blobs[node["i"]])
+            return _load_array(node, blobs)
         if tag == "np":
-            arr = _load_npy(blobs[node["i"]])
+            arr = _load_array(node, blobs)
             if arr.shape != ():
                 raise ProtocolError("a NumPy scalar that is not 0-dimensional")
             return arr[()]

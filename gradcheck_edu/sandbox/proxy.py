@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import launch, protocol
-from .cells import CellResult, CellStatus, cell_label, read_cells
+from .cells import CellResult, CellStatus, read_cells
 from .process import Child, death
 from .remote import Remote, RemoteMethod, remote_class
 
@@ -218,7 +218,7 @@ class Sandbox:
         return value
 
     def _run_cell(self, cell) -> CellResult:
-        label = cell_label(cell.index, cell.defines)
+        label = cell.label
         try:
             self._request({"op": "exec", "source": cell.source, "cell": cell.index}, [],
                           self.limits.cell_seconds, label)
@@ -231,6 +231,8 @@ class Sandbox:
                  remote: Remote | None = None) -> tuple[dict, list[bytes]]:
         if self._closed:
             raise RuntimeError("the sandbox is closed")
+        if self._deadline is not None and self._deadline <= time.monotonic():
+            raise StudentCodeError(CellStatus.TIMEOUT, self._over_budget(what))
         self._ensure_started()
         budget = self._deadline - time.monotonic()
         if budget <= 0:
@@ -293,9 +295,9 @@ class Sandbox:
     def _ensure_started(self) -> None:
         if self._child is not None:
             return
-        if self._deadline is None:
-            self._deadline = time.monotonic() + self.limits.submission_seconds
         self._start()
+        if self._deadline is None:  # from the first start on (the start itself is ours)
+            self._deadline = time.monotonic() + self.limits.submission_seconds
         if self._replaying:
             return
         # a restart: the cells that ran before run again (the failed ones stay failed); a cell
@@ -322,4 +324,4 @@ class Sandbox:
             self._replaying = False
 
     def _start(self) -> None:
-        self._child = Child(self.isolation, self.limits, self.path, self._log, self._deadline)
+        self._child = Child(self.isolation, self.limits, self.path, self._log)
