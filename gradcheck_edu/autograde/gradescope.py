@@ -32,7 +32,7 @@ _SETUP = """#!/usr/bin/env bash
 set -e
 ROOT="${GRADESCOPE_ROOT:-/autograder}"
 PY="${GRADECHECK_PYTHON:-python3}"
-if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+if ! command -v bwrap > /dev/null && [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
     apt-get update -qq && apt-get install -y -qq bubblewrap python3-pip > /dev/null || true
 fi
 "$PY" -m pip install -q "$ROOT"/source/gradcheck_edu-*.whl
