@@ -34,6 +34,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from .autograde.runtests import assignment_name
+
 __all__ = ["sources", "build", "grade", "assignment_name", "format_grade", "reference_source",
            "find_autograder", "notebook_path"]
 
@@ -244,19 +246,6 @@ def check_references(zip_path: str | Path) -> None:
                 except Exception as err:
                     raise RuntimeError(f"{grader.name}: the reference fails {case.name}: "
                                        f"{err}") from err
-
-
-def assignment_name(notebook: str | Path) -> str:
-    """The otter assignment name a notebook carries in its metadata (the source's file stem)."""
-    try:
-        meta = json.loads(Path(notebook).read_text()).get("metadata", {})
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as err:
-        raise ValueError(f"{notebook} is not a notebook (not a JSON object: {err})") from None
-    name = meta.get("otter", {}).get("assignment_name")
-    if not name:
-        raise ValueError(f"{notebook} is not a student version built by 'gradcheck-edu "
-                         "assignments build' (no otter assignment name in its metadata)")
-    return name
 
 
 def grade(submission: str | Path, autograder: str | Path | None = None, *,

@@ -45,7 +45,11 @@ def gradescope(tmp_path_factory):
     return root, env, built
 
 
-def _run(root: Path, env: dict, notebook: Path, name: str) -> dict:
+def _run(root: Path, env: dict, notebook: Path, name: str, zip_path: Path) -> dict:
+    """One submission in a fresh container: the zip unpacked again (run_autograder deletes
+    the tests, the reference and the secret once it has loaded them)."""
+    with zipfile.ZipFile(zip_path) as z:
+        z.extractall(root / "source")
     sub = root / "submission"
     sub.mkdir(exist_ok=True)
     for old in sub.glob("*"):
@@ -58,6 +62,8 @@ def _run(root: Path, env: dict, notebook: Path, name: str) -> dict:
     proc = subprocess.run([str(root / "source" / "run_autograder")], env=env,
                           capture_output=True, text=True, timeout=300, cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    left = {p.name for p in (root / "source").iterdir()}
+    assert not left & {"tests", "reference.py", "secret"}, left
     return json.loads(results.read_text())
 
 
@@ -73,7 +79,7 @@ def test_a_correct_and_a_wrong_submission_on_gradescope(gradescope, tmp_path):
     root, env, built = gradescope
     answers = [as_answer(s) for s in solution_cells(HW)]
     right = _run(root, env, fill(built["student"], answers, tmp_path / "r" / "hw_layers.ipynb"),
-                 "hw_layers.ipynb")
+                 "hw_layers.ipynb", built["autograder"])
     assert right["score"] == 36 and len(right["tests"]) == 8
     for t in right["tests"]:
         assert set(t) >= {"name", "score", "max_score", "output", "visibility"}
@@ -82,7 +88,8 @@ def test_a_correct_and_a_wrong_submission_on_gradescope(gradescope, tmp_path):
     wrong_answers = [a.replace('self.grads["b"] = dout.sum(axis=0)',
                                'self.grads["b"] = dout.mean(axis=0)') for a in answers]
     wrong = _run(root, env, fill(built["student"], wrong_answers,
-                                 tmp_path / "w" / "my_homework.ipynb"), "my_homework.ipynb")
+                                 tmp_path / "w" / "my_homework.ipynb"), "my_homework.ipynb",
+                 built["autograder"])
     tests = {t["name"]: t for t in wrong["tests"]}
     assert tests["q1_affine"]["score"] == 5 and "grads['b']" in tests["q1_affine"]["output"]
     assert tests["q7_conv"]["score"] == 7 and wrong["score"] == 34

@@ -114,13 +114,24 @@ def _student_id(root: Path, fallback: str) -> str:
     return str(meta.get("id", fallback))
 
 
+def _remove_secrets(source: Path) -> None:
+    """Delete the tests, the reference and the secret from the container's disk once they are
+    loaded (the container grades one submission and is thrown away): where bubblewrap cannot
+    run, student code shares the container's file system."""
+    import shutil
+
+    for name in ("reference.py", "secret"):
+        (source / name).unlink(missing_ok=True)
+    shutil.rmtree(source / "tests", ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Grade the submission under ``ROOT/submission`` with the autograder in ``ROOT/source``;
-    write ``ROOT/results/results.json``."""
-    from ..assignments import assignment_name
+    """Grade the submission under ``ROOT/submission`` with the autograder in ``ROOT/source``
+    (whose tests, reference and secret are deleted from disk once loaded); write
+    ``ROOT/results/results.json``."""
     from ..sandbox import Sandbox  # noqa: F401 (fails early if the engine is missing)
     from .grade import GradeOptions, grade_submission, silenced
-    from .runtests import Autograder
+    from .runtests import Autograder, assignment_name
 
     p = argparse.ArgumentParser(prog="run_autograder")
     p.add_argument("--root", default=os.environ.get("GRADESCOPE_ROOT", "/autograder"))
@@ -130,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     out = root / "results" / "results.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     grader = Autograder(source)
+    _remove_secrets(source)
     notebooks = sorted((root / "submission").glob("*.ipynb"))
     result: dict[str, Any] = {"error": "no notebook (.ipynb) in the submission"}
     for path in notebooks:

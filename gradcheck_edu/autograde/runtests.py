@@ -32,7 +32,8 @@ from typing import Any
 from ..feedback import unanswered
 from .layers import NOT_ANSWERED, RowFailed
 
-__all__ = ["Case", "Question", "Autograder", "seed_for", "run_question", "TestBinder"]
+__all__ = ["Case", "Question", "Autograder", "seed_for", "run_question", "TestBinder",
+           "assignment_name"]
 
 
 @dataclass
@@ -139,6 +140,19 @@ class Autograder:
         if name not in self._ref_ns:
             raise RuntimeError(f"a test asks for ref_{name}, but the reference defines no {name}")
         return self._ref_ns[name]
+
+
+def assignment_name(notebook: str | Path) -> str:
+    """The otter assignment name a notebook carries in its metadata (the source's file stem)."""
+    try:
+        meta = json.loads(Path(notebook).read_text()).get("metadata", {})
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as err:
+        raise ValueError(f"{notebook} is not a notebook (not a JSON object: {err})") from None
+    name = meta.get("otter", {}).get("assignment_name")
+    if not name:
+        raise ValueError(f"{notebook} is not a student version built by 'gradcheck-edu "
+                         "assignments build' (no otter assignment name in its metadata)")
+    return name
 
 
 def _read_files(path: Path) -> dict[str, bytes]:
