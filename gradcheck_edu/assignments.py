@@ -181,8 +181,8 @@ def _course_secret(folder: Path) -> bytes:
 
 
 def reference_source(source: str | Path) -> str:
-    """The solutions of an assignment source as a Python module: its import cells and its
-    answer cells, with the solution markers dropped."""
+    """The solutions of an assignment source as a Python module: the imports outside its
+    questions and its answer cells, with the solution markers dropped."""
     out, region = [], None
     for cell in json.loads(Path(source).read_text())["cells"]:
         text = "".join(cell["source"])
@@ -196,12 +196,13 @@ def reference_source(source: str | Path) -> str:
             continue
         if cell["cell_type"] != "code":
             continue
-        lines = [ln for ln in text.splitlines() if ln.strip()]
-        imports = lines and all(ln.startswith(("import ", "from ")) for ln in lines)
-        if region == "SOLUTION" or (region is None and imports):
+        if region == "SOLUTION":
             kept = [re.sub(r"\s*# SOLUTION$", "", ln) for ln in text.splitlines()
                     if not re.match(r"\s*# (BEGIN|END) SOLUTION", ln)]
             out.append("\n".join(kept))
+        elif region is None:  # the imports the solutions rely on, and nothing else
+            out += [ln for ln in text.splitlines() if ln.startswith(("import ", "from "))
+                    and not ln.startswith(("import otter", "from otter"))]
     return "\n\n".join(out) + "\n"
 
 

@@ -322,6 +322,14 @@ def _assignments(args) -> int:
                                args.memory_mb, args.unsafe_no_sandbox)
     except ValueError as err:
         raise SystemExit(f"gradcheck-edu assignments grade: {err}") from None
+    if not args.unsafe_no_sandbox:
+        from .sandbox import bwrap_status
+
+        ok, why = bwrap_status()
+        if not ok:
+            raise SystemExit(f"gradcheck-edu assignments grade: student code cannot be "
+                             f"sandboxed here: {why}. To grade without the sandbox anyway (every "
+                             "result then names what is off): --unsafe-no-sandbox")
     subs = [p for s in map(Path, args.submissions)
             for p in (sorted(s.glob("*.ipynb")) if s.is_dir() else [s])]
     names = {}

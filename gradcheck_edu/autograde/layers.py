@@ -88,7 +88,7 @@ def _what(row: str) -> str:
 
 def _as_array(value: Any, what: str) -> np.ndarray:
     if unanswered(value):
-        raise RowFailed(f"not answered yet ({what} is {value!r})", None, NOT_ANSWERED)
+        raise RowFailed(f"not answered yet (it is {value!r})", None, NOT_ANSWERED)
     try:
         return np.array(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -204,6 +204,11 @@ def layer_rows(student_cls: Any, reference_cls: Any, spec: LayerSpec, seed: int)
                          "backward is called many times in training.", second.verdict,
                          second.kind)
         rows[n] = first if not first.passed else second
+    if unanswered(got[0]["x"]):  # backward not written yet: its rows are not answered
+        for n in names[2:]:
+            if not rows[n].passed:
+                rows[n] = Row(False, f"{_what(n)}: not answered yet (backward returns None)",
+                              None, NOT_ANSWERED)
     for n, row in rows.items():
         if not row.passed and spec.hints.get(n):
             row.feedback += f" Hint: {spec.hints[n]}"
