@@ -12,10 +12,12 @@ objects of the dead process raise, names found by :meth:`Sandbox.get` are found 
 
 from __future__ import annotations
 
+import builtins
 import os
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,21 @@ class StudentCodeError(Exception):
     def __init__(self, status: CellStatus, message: str, traceback: str = "") -> None:
         super().__init__(message)
         self.status, self.message, self.traceback = status, message, traceback
+
+
+def _rewarn(caught: Any) -> None:
+    """The warnings student code raised in a call, raised again here (as module ``sandbox``):
+    a built-in category as itself, any other as a UserWarning naming it."""
+    if type(caught) is not list:
+        return
+    for item in caught[:20]:
+        if type(item) is not list or len(item) != 2 or not all(type(t) is str for t in item):
+            continue
+        name, message = item[0][:100], item[1][:500]
+        category = getattr(builtins, name, None)
+        if not (isinstance(category, type) and issubclass(category, Warning)):
+            category, message = UserWarning, f"{name}: {message}"
+        warnings.warn_explicit(message, category, "<sandbox>", 0, module="sandbox")
 
 
 class Sandbox:
@@ -256,6 +273,9 @@ class Sandbox:
             message = f"the sandbox's channel was garbled while running {what} ({err})"
             self._lose(CellStatus.CRASHED, message)
             raise StudentCodeError(CellStatus.CRASHED, message) from None
+        except BaseException:  # Ctrl-C here: a reply may still be on its way, so start afresh
+            self._lose(CellStatus.CRASHED, f"grading was interrupted while running {what}")
+            raise
         pulled = reply.get("pulled")
         if remote is not None and type(pulled) is dict and pulled:
             try:
@@ -263,6 +283,7 @@ class Sandbox:
                                    for k, v in pulled.items() if type(k) is str})
             except protocol.ProtocolError:
                 remote._r_mirrors.clear()
+        _rewarn(reply.get("warnings"))
         if not reply["ok"]:
             raise self._student_error(reply.get("error"), what)
         return reply, reply_blobs

@@ -24,6 +24,7 @@ import signal
 import sys
 import traceback
 import types
+import warnings
 from typing import Any
 
 __all__ = ["main", "Server"]
@@ -31,6 +32,7 @@ __all__ = ["main", "Server"]
 CELL_PREFIX = "<cell "
 _MAX_MESSAGE = 4000
 _MAX_ITER = 100_000
+_MAX_WARNINGS = 20
 _FUNCTIONS = (types.MethodType, types.FunctionType, types.BuiltinFunctionType,
               types.BuiltinMethodType, types.MethodWrapperType)
 
@@ -131,14 +133,19 @@ class Server:
 
     def answer(self, header: dict, blobs: list[bytes]) -> None:
         out: list[bytes] = []
-        target, result, error, before = None, {}, None, {}
+        target, result, error, before, caught = None, {}, None, {}, []
         try:
             if "h" in header:
                 target = self.lookup({"id": header["h"]})
                 self.push(target, header.get("push") or {}, blobs)
                 before = {a: _fingerprint(getattr(target, a, None))
                           for a in header.get("pull") or [] if isinstance(a, str)}
-            result = self.dispatch(header, target, blobs, out)
+            if header.get("op") == "exec":  # a cell's warnings go to its output, as in Jupyter
+                result = self.dispatch(header, target, blobs, out)
+            else:  # a call's come back with the reply, for the grading side's feedback
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    result = self.dispatch(header, target, blobs, out)
         except BaseException as err:  # noqa: BLE001  student code: any exception is a reply
             error, out = describe(err), []
             del err
@@ -152,7 +159,9 @@ class Server:
             except BaseException:  # noqa: BLE001  a property that raises: no mirror update
                 pulled, out = {}, out[:mark]
         _flush()
-        reply = {"id": header.get("id"), "ok": error is None, "pulled": pulled}
+        reply = {"id": header.get("id"), "ok": error is None, "pulled": pulled,
+                 "warnings": [[_text(getattr(w.category, "__name__", "Warning"))[:100],
+                               _text(w.message)[:500]] for w in caught[:_MAX_WARNINGS]]}
         reply.update(result if error is None else {"error": error})
         self.reply(reply, out)
 
@@ -250,6 +259,12 @@ def _fingerprint(value: Any) -> Any:
     return None
 
 
+def _display(*objs: Any, **kwargs: Any) -> None:
+    """IPython's ``display``, as text."""
+    for obj in objs:
+        print(repr(obj))
+
+
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -276,5 +291,6 @@ def main(argv: list[str] | None = None) -> None:
     sys.modules["otter"] = _otter_stub()
     server = Server(fd_in, fd_out)
     server.namespace["grader"] = sys.modules["otter"].Notebook()
+    server.namespace["display"] = _display
     sys.argv = ["notebook"]
     server.serve()
