@@ -556,3 +556,110 @@ def test_the_homework_runs_in_the_sandbox_and_grades_as_it_does_locally(hw_layer
             _same_grade(there, grade_layer(local[name](*args), x, student_id="bob"))
             total += there.score
     assert total == (8.0 if version == "solution" else 0.0)
+
+
+def test_remote_objects_attributes_items_and_arguments(tmp_path):
+    src = AFFINE + """
+class Net:
+    def __init__(self, layers):
+        self.layers = list(layers)
+        self.name = "net"
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+    def __len__(self):
+        return len(self.layers)
+    def __getitem__(self, i):
+        return self.layers[i]
+    def __iter__(self):
+        return iter(self.layers)
+def apply(f, x):
+    return f(x)
+"""
+    x = np.ones((2, 4))
+    with Sandbox(notebook(tmp_path, src), limits=FAST) as sb:
+        Affine, Net = sb.get("Affine"), sb.get("Net")
+        a, b = Affine(4, 3), Affine(3, 2, seed=1)
+        net = Net([a, b])  # remote objects go back in by handle
+        np.testing.assert_array_equal(net.forward(x), b.forward(a.forward(x)))
+        assert len(net) == 2 and type(net[0]).__name__ == "Affine"
+        assert [type(layer).__name__ for layer in net] == ["Affine", "Affine"]
+        assert net.name == "net"
+        net.name = "renamed"
+        assert net.name == "renamed"
+        with pytest.raises(StudentCodeError, match="raised AttributeError"):
+            net.missing  # noqa: B018
+        assert sb.get("apply")(np.tanh, 0.5) == pytest.approx(np.tanh(0.5))  # by reference
+        with pytest.raises(ValueError, match="another sandbox"):
+            with Sandbox(notebook(tmp_path, src, name="other.ipynb"), limits=FAST) as other:
+                other.get("apply")(a, x)
+        assert "<remote Affine" in repr(a)
+
+
+def test_output_and_disk_are_capped_and_nothing_is_left_behind(tmp_path):
+    src = """
+import sys
+line = "x" * 2**20
+def flood():
+    for _ in range(200):   # 200 MB to stdout
+        print(line)
+def fill():
+    written = 0
+    try:
+        for i in range(100):
+            with open(f"f{i}", "wb") as f:
+                f.write(b"0" * 2**22)
+            written += 4
+    except OSError as e:
+        return written, type(e).__name__
+    return written, None
+print("hello from the student")
+"""
+    limits = Limits(cell_seconds=10, call_seconds=10, disk_mb=16, file_mb=8)
+    with Sandbox(notebook(tmp_path, src), limits=limits) as sb:
+        assert sb.run_cells()[0].ok
+        with pytest.raises(StudentCodeError, match=r"flood\(...\) raised OSError"):
+            sb.get("flood")()
+        written, error = sb.get("fill")()
+        assert written <= 16 and error == "OSError"
+        out = sb.student_output
+        assert out.startswith("hello from the student") and len(out) < 70_000
+        log = sb._log
+        assert os.path.exists(log)
+    assert not os.path.exists(log)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub.ipynb"]
+
+
+def test_without_bubblewrap_it_refuses_unless_told_and_then_says_so(tmp_path, monkeypatch):
+    from gradcheck_edu.sandbox import SandboxUnavailable, launch
+
+    monkeypatch.setattr(launch.shutil, "which", lambda name: None)
+    monkeypatch.setattr(launch.os, "access", lambda path, mode: False)
+    ok, why = launch.bwrap_status.__wrapped__()
+    assert not ok and "apt-get install bubblewrap" in why
+    monkeypatch.setattr(launch, "bwrap_status", lambda: (False, why))
+    path = notebook(tmp_path, "a = 1")
+    with pytest.raises(SandboxUnavailable, match="apt-get install bubblewrap.*unsafe"):
+        Sandbox(path)
+    with Sandbox(path, isolation=Isolation.NONE, limits=FAST) as sb:
+        assert sb.get("a") == 1
+        off = [p for p in sb.protections if p.endswith("OFF")]
+        assert any("filesystem" in p for p in off) and any("network" in p for p in off)
+        assert any("unsafe" in p for p in sb.protections)
+
+
+def test_with_bubblewrap_every_protection_is_on(tmp_path):
+    with Sandbox(notebook(tmp_path, "a = 1"), limits=FAST) as sb:
+        assert sb.get("a") == 1
+        assert all(p.endswith(": on") for p in sb.protections[:-1]), sb.protections
+        assert sb.protections[-1] == "sandbox: bubblewrap"
+
+
+def test_what_is_not_a_notebook_is_refused_before_anything_runs(tmp_path):
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("import os; os.system('echo hi')")
+    with pytest.raises(ValueError, match="bad.ipynb is not a notebook"):
+        Sandbox(bad)
+    with pytest.raises(ValueError):
+        Limits(cell_seconds=0)
