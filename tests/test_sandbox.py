@@ -663,3 +663,33 @@ def test_what_is_not_a_notebook_is_refused_before_anything_runs(tmp_path):
         Sandbox(bad)
     with pytest.raises(ValueError):
         Limits(cell_seconds=0)
+
+
+def test_values_that_cannot_cross_are_errors_not_crashes(tmp_path):
+    src = r"""
+import numpy as np, resource
+def huge():
+    return np.zeros(2**25 + 8)        # 256 MB and a bit: past the frame's cap
+def loop():
+    a = []
+    a.append(a)
+    return a
+def odd_text():
+    return "\ud800 lone surrogate"
+def odd_error():
+    raise ValueError("\udcff in a message")
+def nproc():
+    return resource.getrlimit(resource.RLIMIT_NPROC)
+"""
+    with Sandbox(notebook(tmp_path, src), limits=FAST) as sb:
+        with pytest.raises(StudentCodeError, match="cannot be sent back"):
+            sb.get("huge")()
+        with pytest.raises(StudentCodeError, match="nested deeper"):
+            sb.get("loop")()
+        text = sb.get("odd_text")()
+        text.encode("utf-8")  # valid Unicode: it can be written to any report
+        assert text.endswith("lone surrogate")
+        with pytest.raises(StudentCodeError) as err:
+            sb.get("odd_error")()
+        str(err.value).encode("utf-8")
+        assert tuple(sb.get("nproc")()) == (64, 64)

@@ -57,7 +57,9 @@ class Limits:
     function, an attribute). submission_seconds : everything the submission's code runs,
     restarts included. memory_mb : the child's address space (RLIMIT_AS). file_mb : any one
     file it writes, its captured output included. disk_mb : its working folder and ``/tmp``
-    (each a tmpfs of this size).
+    (each a tmpfs of this size). processes : processes and threads at once (RLIMIT_NPROC in the
+    sandbox's user namespace; the kernel does not apply it when the grader runs as root, where
+    a fork bomb lasts until the cell's or call's time limit kills the sandbox).
     """
 
     cell_seconds: float = 30.0
@@ -66,10 +68,11 @@ class Limits:
     memory_mb: int = 2048
     file_mb: int = 64
     disk_mb: int = 256
+    processes: int = 64
 
     def __post_init__(self) -> None:
         for name in ("cell_seconds", "call_seconds", "submission_seconds", "memory_mb",
-                     "file_mb", "disk_mb"):
+                     "file_mb", "disk_mb", "processes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"Limits.{name} must be a positive number, got {value!r}")
@@ -164,7 +167,8 @@ def command(isolation: Isolation, limits: Limits, notebook_fd: int | None, noteb
     runner = [sys.executable, "-I", "-c", _BOOT.format(
         root=PACKAGE_ROOT if isolation is Isolation.BWRAP else str(_PACKAGE.parent)),
         "--in", str(channel[0]), "--out", str(channel[1]),
-        "--memory", str(int(limits.memory_mb * mb)), "--file-size", str(int(limits.file_mb * mb))]
+        "--memory", str(int(limits.memory_mb * mb)), "--file-size", str(int(limits.file_mb * mb)),
+        "--processes", str(int(limits.processes))]
     if isolation is Isolation.NONE:
         return runner
     ok, exe = bwrap_status()

@@ -27,6 +27,7 @@ nesting depth, and raises :class:`ProtocolError` on anything else.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
@@ -36,13 +37,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["ProtocolError", "send", "recv", "encode", "decode", "MAX_HEADER", "MAX_PAYLOAD",
-           "MAX_DEPTH", "REF_ROOTS", "ref_name", "resolve_ref"]
+__all__ = ["ProtocolError", "send", "recv", "encode", "decode", "clean_text", "MAX_HEADER",
+           "MAX_PAYLOAD", "MAX_DEPTH", "REF_ROOTS", "ref_name", "resolve_ref"]
 
 MAGIC = b"GEsb"
 _PREFIX = struct.Struct(">4sII")
 MAX_HEADER = 16 * 2**20  # bytes of JSON in one frame
-MAX_PAYLOAD = 512 * 2**20  # bytes of arrays in one frame
+MAX_PAYLOAD = 256 * 2**20  # bytes of arrays in one frame
 MAX_DEPTH = 64  # nesting of lists/dicts
 MAX_ITEMS = 1_000_000  # values in one frame
 REF_ROOTS = ("numpy", "gradcheck_edu")  # the only modules a library reference may name
@@ -179,13 +180,7 @@ def _load_array(node: dict, blobs: list[bytes]) -> np.ndarray:
     if type(dtype) is not str or len(dtype) > 16 or type(shape) is not list or len(shape) > 32 \
             or not all(type(n) is int and 0 <= n < 2**40 for n in shape):
         raise ProtocolError("an array without a valid dtype and shape")
-    try:
-        dt = np.dtype(dtype)
-    except (TypeError, ValueError):
-        raise ProtocolError(f"an array of an unknown dtype {dtype!r}") from None
-    if dt.kind not in _DTYPE_KINDS or dt.fields is not None or dt.hasobject:
-        raise ProtocolError(f"an array of dtype {dtype!r} (refused: only numbers, bools and "
-                            "strings)")
+    dt = _dtype(dtype)
     blob = blobs[node["i"]]
     if len(blob) != int(np.prod(shape, dtype=np.int64)) * dt.itemsize:
         raise ProtocolError("an array whose bytes do not match its shape")
@@ -201,7 +196,9 @@ def decode(tree: Any, blobs: list[bytes], handle: Callable[[dict], Any] | None =
         count[0] += 1
         if count[0] > MAX_ITEMS or depth > MAX_DEPTH + 1:
             raise ProtocolError("data too large or too deeply nested")
-        if node is None or type(node) in (bool, int, float, str):
+        if type(node) is str:
+            return node if node.isascii() else clean_text(node)
+        if node is None or type(node) in (bool, int, float):
             return node
         if type(node) is not dict or type(node.get("$")) is not str:
             raise ProtocolError(f"not a tagged value: {str(node)[:80]}")
@@ -253,6 +250,27 @@ def decode(tree: Any, blobs: list[bytes], handle: Callable[[dict], Any] | None =
         raise ProtocolError(f"an unknown or unexpected tag {tag[:40]!r}")
 
     return walk(tree, 0)
+
+
+def clean_text(text: str) -> str:
+    """The text as valid Unicode (a lone surrogate, which no file can hold, becomes U+FFFD)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", errors="replace").decode("utf-8")
+    return text
+
+
+@functools.lru_cache(maxsize=256)
+def _dtype(name: str) -> np.dtype:
+    try:
+        dt = np.dtype(name)
+    except (TypeError, ValueError):
+        raise ProtocolError(f"an array of an unknown dtype {name!r}") from None
+    if dt.kind not in _DTYPE_KINDS or dt.fields is not None or dt.hasobject:
+        raise ProtocolError(f"an array of dtype {name!r} (refused: only numbers, bools and "
+                            "strings)")
+    return dt
 
 
 def _hashable(key: Any) -> Any:

@@ -51,7 +51,7 @@ def _rewarn(caught: Any) -> None:
     for item in caught[:20]:
         if type(item) is not list or len(item) != 2 or not all(type(t) is str for t in item):
             continue
-        name, message = item[0][:100], item[1][:500]
+        name, message = protocol.clean_text(item[0][:100]), protocol.clean_text(item[1][:500])
         category = getattr(builtins, name, None)
         if not (isinstance(category, type) and issubclass(category, Warning)):
             category, message = UserWarning, f"{name}: {message}"
@@ -120,6 +120,15 @@ class Sandbox:
             return ""
         text = data[:_OUTPUT_CAP].decode("utf-8", errors="replace")
         return text + ("\n[... output cut]" if len(data) > _OUTPUT_CAP else "")
+
+    def start(self) -> Sandbox:
+        """Start the sandbox now (it starts by itself on first use): the runner ready, numpy
+        and gradcheck_edu imported, no cell run yet. Returns the sandbox."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the sandbox is closed")
+            self._ensure_started()
+        return self
 
     def run_cells(self) -> list[CellResult]:
         """Run every code cell (once: later calls return the same results)."""
@@ -224,7 +233,8 @@ class Sandbox:
         h, name, call = node.get("id"), node.get("type"), node.get("call")
         if type(h) is not int or type(name) is not str or type(call) is not bool:
             raise protocol.ProtocolError("a malformed handle")
-        return remote_class(name[:100], call)(self, h, self._generation, name[:100])
+        name = "".join(c for c in name[:100] if c.isprintable()) or "object"
+        return remote_class(name, call)(self, h, self._generation, name)
 
     def _value(self, reply: tuple[dict, list[bytes]], origin: str | None = None) -> Any:
         header, blobs = reply
@@ -290,9 +300,8 @@ class Sandbox:
 
     def _student_error(self, error: Any, what: str) -> StudentCodeError:
         error = error if type(error) is dict else {}
-        kind = error.get("type") if type(error.get("type")) is str else "Exception"
-        text = error.get("message") if type(error.get("message")) is str else ""
-        tb = error.get("traceback") if type(error.get("traceback")) is str else ""
+        kind, text, tb = (protocol.clean_text(error[k]) if type(error.get(k)) is str else d
+                          for k, d in (("type", "Exception"), ("message", ""), ("traceback", "")))
         described = f"{kind[:100]}: {text[:4000]}" if text else kind[:100]
         if error.get("memory") is True:
             return StudentCodeError(CellStatus.MEMORY, f"{what} ran out of memory (the limit "

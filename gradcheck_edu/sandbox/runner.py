@@ -163,7 +163,12 @@ class Server:
                  "warnings": [[_text(getattr(w.category, "__name__", "Warning"))[:100],
                                _text(w.message)[:500]] for w in caught[:_MAX_WARNINGS]]}
         reply.update(result if error is None else {"error": error})
-        self.reply(reply, out)
+        try:
+            self.reply(reply, out)
+        except self.protocol.ProtocolError as err:  # a value past the size caps
+            self.reply({"id": header.get("id"), "ok": False, "pulled": {}, "error": {
+                "type": "ValueError", "message": f"the value cannot be sent back: {err}",
+                "traceback": "", "memory": False}}, [])
 
     def push(self, target: Any, push: dict, blobs: list[bytes]) -> None:
         """Copy the grading side's mirrors (``layer.params`` ...) into the object, in place."""
@@ -274,7 +279,7 @@ def _flush() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: ``--in FD --out FD --memory BYTES --file-size BYTES``."""
+    """Entry point: ``--in FD --out FD --memory BYTES --file-size BYTES --processes N``."""
     argv = sys.argv[1:] if argv is None else argv
     opts = dict(zip(argv[::2], argv[1::2]))
     fd_in, fd_out = int(opts["--in"]), int(opts["--out"])
@@ -284,6 +289,8 @@ def main(argv: list[str] | None = None) -> None:
         _limit(resource.RLIMIT_FSIZE, int(opts["--file-size"]))
     if "--memory" in opts:
         _limit(resource.RLIMIT_AS, int(opts["--memory"]))
+    if "--processes" in opts:  # counted in the sandbox's user namespace (not for root)
+        _limit(resource.RLIMIT_NPROC, int(opts["--processes"]))
     for fd in (fd_in, fd_out):
         os.set_inheritable(fd, False)  # never passed on to what student code starts
     import numpy  # noqa: F401  loaded before the first cell: every submission needs it
