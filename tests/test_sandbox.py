@@ -105,7 +105,15 @@ def test_data_crosses_the_wire_as_data(tmp_path):
               "empty": np.zeros((0, 3)), "fortran": np.asfortranarray(np.ones((2, 3))),
               "nested": {"a": [np.ones(2), {"b": np.float64(1.5)}]}, "ellipsis": ...,
               "slice": slice(1, None, 2)}
-    src = "def echo(v):\n    return v\n"
+    src = """
+import collections, enum, numpy as np
+def echo(v):
+    return v
+def subclasses():
+    Point = collections.namedtuple("Point", "x y")
+    return [Point(1.0, 2.0), collections.OrderedDict(a=1), enum.IntEnum("E", "a b c").c,
+            np.matrix([[1.0, 2.0]])]
+"""
     with Sandbox(notebook(tmp_path, src), limits=FAST) as sb:
         echo = sb.get("echo")
         for key, value in values.items():
@@ -123,6 +131,12 @@ def test_data_crosses_the_wire_as_data(tmp_path):
                 assert type(back["a"][1]["b"]) is np.float64 and back["a"][1]["b"] == 1.5
             else:
                 assert back == value, key
+        # subclasses of built-in types and of ndarray come back as their plain base
+        with pytest.warns(PendingDeprecationWarning, match="matrix"):  # np.matrix's, there
+            plain = sb.get("subclasses")()
+        assert plain[:3] == [(1.0, 2.0), {"a": 1}, 3]
+        assert [type(v) for v in plain] == [tuple, dict, int, np.ndarray]
+        assert plain[3].tolist() == [[1.0, 2.0]]
         # library functions go by reference; anything else of the grader's is refused
         assert sb.get("echo")(np.sum) is not None
         with pytest.raises(TypeError, match="cannot send a function"):

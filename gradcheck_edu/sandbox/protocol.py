@@ -137,41 +137,49 @@ def _is_numpy_scalar(value: Any) -> bool:
 
 
 def encode(value: Any, blobs: list[bytes], other: Callable[[Any], dict] | None = None,
-           depth: int = 0) -> Any:
+           coerce: Callable[[Any], Any] | None = None) -> Any:
     """``value`` as a JSON tree, its arrays appended to ``blobs``.
 
     ``other(value)`` gives the JSON of anything that is not data (a handle, a reference); with
-    ``other=None`` such a value raises ``TypeError``.
+    ``other=None`` such a value raises ``TypeError``. ``coerce(value)``, tried first on what is
+    not data, may return a plain equivalent (a tuple for a namedtuple) to send instead.
     """
-    t = type(value)
-    if t in _SCALARS:
-        return value
-    if depth > MAX_DEPTH:
-        raise ProtocolError(f"data nested deeper than {MAX_DEPTH} levels")
-    if t in (list, tuple, set, frozenset):
-        tag = {list: "list", tuple: "tuple", set: "set", frozenset: "set"}[t]
-        return {"$": tag, "v": [encode(v, blobs, other, depth + 1) for v in value]}
-    if t is dict:
-        return {"$": "dict", "v": [[encode(k, blobs, other, depth + 1),
-                                    encode(v, blobs, other, depth + 1)]
-                                   for k, v in value.items()]}
-    if t is complex:
-        return {"$": "complex", "v": [value.real, value.imag]}
-    if t is bytes:
-        blobs.append(value)
-        return {"$": "bytes", "i": len(blobs) - 1}
-    if _is_plain_array(value) or _is_numpy_scalar(value):
-        raw, meta = _raw(value)
-        blobs.append(raw)
-        return {"$": "nd" if t is np.ndarray else "np", "i": len(blobs) - 1, **meta}
-    if value is Ellipsis:
-        return {"$": "ellipsis"}
-    if t is slice:
-        return {"$": "slice", "v": [encode(v, blobs, other, depth + 1)
-                                    for v in (value.start, value.stop, value.step)]}
-    if other is None:
-        raise TypeError(f"a {t.__name__} is not data that can be sent")
-    return other(value)
+
+    def walk(value: Any, depth: int) -> Any:
+        t = type(value)
+        if t in _SCALARS:
+            return value
+        if depth > MAX_DEPTH:
+            raise ProtocolError(f"data nested deeper than {MAX_DEPTH} levels")
+        if t in (list, tuple, set, frozenset):
+            tag = {list: "list", tuple: "tuple", set: "set", frozenset: "set"}[t]
+            return {"$": tag, "v": [walk(v, depth + 1) for v in value]}
+        if t is dict:
+            return {"$": "dict", "v": [[walk(k, depth + 1), walk(v, depth + 1)]
+                                       for k, v in value.items()]}
+        if t is complex:
+            return {"$": "complex", "v": [value.real, value.imag]}
+        if t is bytes:
+            blobs.append(value)
+            return {"$": "bytes", "i": len(blobs) - 1}
+        if _is_plain_array(value) or _is_numpy_scalar(value):
+            raw, meta = _raw(value)
+            blobs.append(raw)
+            return {"$": "nd" if t is np.ndarray else "np", "i": len(blobs) - 1, **meta}
+        if value is Ellipsis:
+            return {"$": "ellipsis"}
+        if t is slice:
+            return {"$": "slice", "v": [walk(v, depth + 1)
+                                        for v in (value.start, value.stop, value.step)]}
+        if coerce is not None:
+            plain = coerce(value)
+            if plain is not value:
+                return walk(plain, depth + 1)
+        if other is None:
+            raise TypeError(f"a {t.__name__} is not data that can be sent")
+        return other(value)
+
+    return walk(value, 0)
 
 
 def _load_array(node: dict, blobs: list[bytes]) -> np.ndarray:

@@ -107,7 +107,7 @@ class Server:
         return {"$": "handle", "id": h, "type": str(name)[:100], "call": bool(call)}
 
     def encode(self, value: Any, blobs: list[bytes]) -> Any:
-        return self.protocol.encode(value, blobs, self.handle)
+        return self.protocol.encode(value, blobs, self.handle, _plain)
 
     def lookup(self, node: dict) -> Any:
         h = node.get("id")
@@ -251,6 +251,22 @@ class Server:
         if op == "ping":
             return {}
         raise ValueError(f"unknown request {op!r}")
+
+
+_PLAIN = (bool, int, float, complex, str, bytes, tuple, list, dict, set, frozenset)
+
+
+def _plain(value: Any) -> Any:
+    """A subclass of a built-in type (a namedtuple, an OrderedDict, an IntEnum) or of ndarray
+    (np.matrix) as its plain base, so that it crosses as data, not as a handle."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return np.asarray(value) if value.dtype.kind in "biufcSU" else value
+    for base in _PLAIN:
+        if isinstance(value, base):
+            return base(value)
+    return value
 
 
 def _fingerprint(value: Any) -> Any:
