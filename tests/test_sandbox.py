@@ -707,3 +707,48 @@ def nproc():
             sb.get("odd_error")()
         str(err.value).encode("utf-8")
         assert tuple(sb.get("nproc")()) == (64, 64)
+
+
+def test_the_sandbox_dies_with_the_grading_process_or_when_dropped(tmp_path):
+    import subprocess
+    import sys
+
+    marker = "876543"
+    path = notebook(tmp_path, f"import subprocess\nsubprocess.Popen(['sleep', '{marker}'], "
+                              "start_new_session=True)\n")
+    grader = subprocess.Popen([sys.executable, "-c", f"""
+import sys, time
+from gradcheck_edu.sandbox import Sandbox
+sb = Sandbox({str(path)!r})
+sb.run_cells()
+print("ready", flush=True)
+time.sleep(600)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert grader.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 5
+        while not _processes_with(f"sleep {marker}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _processes_with(f"sleep {marker}")
+    finally:
+        grader.kill()  # SIGKILL: no finally, no atexit in the grader
+        grader.wait()
+    deadline = time.monotonic() + 5
+    while _processes_with(f"sleep {marker}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _processes_with(f"sleep {marker}")
+    # a sandbox dropped without close() takes its processes with it too
+    sb = Sandbox(path, limits=FAST)
+    sb.run_cells()
+    deadline = time.monotonic() + 5
+    while not _processes_with(f"sleep {marker}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = sb._log
+    del sb
+    import gc
+
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while _processes_with(f"sleep {marker}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _processes_with(f"sleep {marker}") and not os.path.exists(log)

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import warnings
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,13 @@ class StudentCodeError(Exception):
     def __init__(self, status: CellStatus, message: str, traceback: str = "") -> None:
         super().__init__(message)
         self.status, self.message, self.traceback = status, message, traceback
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _rewarn(caught: Any) -> None:
@@ -96,6 +104,7 @@ class Sandbox:
         self._lock = threading.RLock()
         fd, self._log = tempfile.mkstemp(prefix="gradcheck-sandbox-", suffix=".log")
         os.close(fd)
+        weakref.finalize(self, _unlink, self._log)  # also when it is never closed
         self._closed = False
 
     # --- public --------------------------------------------------------------------------------
@@ -168,10 +177,7 @@ class Sandbox:
         with self._lock:
             self._kill()
             self._closed = True
-            try:
-                os.unlink(self._log)
-            except OSError:
-                pass
+            _unlink(self._log)
 
     # --- used by Remote ------------------------------------------------------------------------
     def remote_getattr(self, remote: Remote, name: str) -> Any:
