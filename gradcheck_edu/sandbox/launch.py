@@ -27,6 +27,7 @@ __all__ = ["Isolation", "Limits", "SandboxUnavailable", "bwrap_status", "command
 
 HOME = "/home/student"  # the working folder inside the sandbox
 PACKAGE_ROOT = "/opt/ge"  # gradcheck_edu/ is bound here, read-only
+MPLCONFIGDIR = "/tmp/matplotlib"
 _PACKAGE = Path(__file__).resolve().parents[1]  # .../gradcheck_edu
 _BOOT = ("import sys; sys.path.insert(0, {root!r}); "
          "from gradcheck_edu.sandbox.runner import main; main()")
@@ -57,7 +58,9 @@ class Limits:
     function, an attribute). submission_seconds : everything the submission's code runs,
     restarts included. memory_mb : the child's address space (RLIMIT_AS). file_mb : any one
     file it writes, its captured output included. disk_mb : its working folder and ``/tmp``
-    (each a tmpfs of this size).
+    (each a tmpfs of this size). processes : processes and threads at once (RLIMIT_NPROC in the
+    sandbox's user namespace; the kernel does not apply it when the grader runs as root, where
+    a fork bomb lasts until the cell's or call's time limit kills the sandbox).
     """
 
     cell_seconds: float = 30.0
@@ -66,10 +69,11 @@ class Limits:
     memory_mb: int = 2048
     file_mb: int = 64
     disk_mb: int = 256
+    processes: int = 64
 
     def __post_init__(self) -> None:
         for name in ("cell_seconds", "call_seconds", "submission_seconds", "memory_mb",
-                     "file_mb", "disk_mb"):
+                     "file_mb", "disk_mb", "processes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"Limits.{name} must be a positive number, got {value!r}")
@@ -138,17 +142,30 @@ def _system_binds() -> list[str]:
             args += ["--symlink", os.readlink(p), str(p)]
         elif p.is_dir():
             args += ["--ro-bind", str(p), str(p)]
-    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime"):
+    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime",
+                 "fonts"):
         p = Path("/etc") / name
         if p.exists():
             args += ["--ro-bind", str(p), str(p)]
     return args
 
 
+def _font_cache_binds() -> list[str]:
+    """Matplotlib's font list, as the grader's user has it, read-only in the sandbox's config
+    folder: without it every sandbox that plots spends about 2 s building its own."""
+    base = os.environ.get("MPLCONFIGDIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "matplotlib")
+    args = []
+    for path in sorted(Path(base).glob("fontlist-v*.json"))[:4]:
+        if path.is_file():
+            args += ["--ro-bind", str(path), f"{MPLCONFIGDIR}/{path.name}"]
+    return args
+
+
 def environment() -> dict[str, str]:
     """The child's whole environment."""
     return {"HOME": HOME, "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
-            "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib", "PYTHONDONTWRITEBYTECODE": "1",
+            "MPLBACKEND": "Agg", "MPLCONFIGDIR": MPLCONFIGDIR, "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1", "PYTHONNOUSERSITE": "1"}
 
@@ -164,7 +181,8 @@ def command(isolation: Isolation, limits: Limits, notebook_fd: int | None, noteb
     runner = [sys.executable, "-I", "-c", _BOOT.format(
         root=PACKAGE_ROOT if isolation is Isolation.BWRAP else str(_PACKAGE.parent)),
         "--in", str(channel[0]), "--out", str(channel[1]),
-        "--memory", str(int(limits.memory_mb * mb)), "--file-size", str(int(limits.file_mb * mb))]
+        "--memory", str(int(limits.memory_mb * mb)), "--file-size", str(int(limits.file_mb * mb)),
+        "--processes", str(int(limits.processes))]
     if isolation is Isolation.NONE:
         return runner
     ok, exe = bwrap_status()
@@ -176,7 +194,7 @@ def command(isolation: Isolation, limits: Limits, notebook_fd: int | None, noteb
     args = [exe, *_namespace_args(), *_system_binds(), *_python_binds(),
             "--ro-bind", str(_PACKAGE), f"{PACKAGE_ROOT}/gradcheck_edu",
             "--proc", "/proc", "--dev", "/dev",
-            "--size", size, "--tmpfs", "/tmp",
+            "--size", size, "--tmpfs", "/tmp", *_font_cache_binds(),
             "--perms", "0755", "--size", size, "--tmpfs", HOME]
     if notebook_fd is not None:
         args += ["--file", str(notebook_fd), f"{HOME}/{notebook_name}"]

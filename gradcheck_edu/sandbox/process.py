@@ -14,6 +14,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import weakref
 from pathlib import Path
 
 from . import launch, protocol
@@ -57,6 +58,8 @@ class Child:
             for fd in (to_child[0], from_child[1], nb_fd, out_fd):
                 os.close(fd)
         self.fd_in, self.fd_out = from_child[0], to_child[1]
+        # a Child dropped without kill() (a Sandbox never closed) still takes its processes
+        self._finalizer = weakref.finalize(self, _kill_group, self.proc)
         try:
             header, _ = protocol.recv(self.fd_in, time.monotonic() + START_SECONDS)
             if header.get("op") != "ready":
@@ -91,15 +94,8 @@ class Child:
         """Kill the process and all it started; close the channel; remove its folder."""
         proc, self.proc = self.proc, None
         if proc is not None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                proc.kill()
-                proc.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
+            self._finalizer.detach()
+            _kill_group(proc)
         for fd in (self.fd_in, self.fd_out):
             try:
                 os.close(fd)
@@ -109,6 +105,19 @@ class Child:
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL to bubblewrap's process group, then reap it (its pid namespace dies with it)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.kill()
+        proc.wait(timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
 
 
 def _signal_name(n: int) -> str:

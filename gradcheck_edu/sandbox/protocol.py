@@ -27,6 +27,7 @@ nesting depth, and raises :class:`ProtocolError` on anything else.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
@@ -36,13 +37,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["ProtocolError", "send", "recv", "encode", "decode", "MAX_HEADER", "MAX_PAYLOAD",
-           "MAX_DEPTH", "REF_ROOTS", "ref_name", "resolve_ref"]
+__all__ = ["ProtocolError", "send", "recv", "encode", "decode", "clean_text", "MAX_HEADER",
+           "MAX_PAYLOAD", "MAX_DEPTH", "REF_ROOTS", "ref_name", "resolve_ref"]
 
 MAGIC = b"GEsb"
 _PREFIX = struct.Struct(">4sII")
 MAX_HEADER = 16 * 2**20  # bytes of JSON in one frame
-MAX_PAYLOAD = 512 * 2**20  # bytes of arrays in one frame
+MAX_PAYLOAD = 256 * 2**20  # bytes of arrays in one frame
 MAX_DEPTH = 64  # nesting of lists/dicts
 MAX_ITEMS = 1_000_000  # values in one frame
 REF_ROOTS = ("numpy", "gradcheck_edu")  # the only modules a library reference may name
@@ -136,41 +137,49 @@ def _is_numpy_scalar(value: Any) -> bool:
 
 
 def encode(value: Any, blobs: list[bytes], other: Callable[[Any], dict] | None = None,
-           depth: int = 0) -> Any:
+           coerce: Callable[[Any], Any] | None = None) -> Any:
     """``value`` as a JSON tree, its arrays appended to ``blobs``.
 
     ``other(value)`` gives the JSON of anything that is not data (a handle, a reference); with
-    ``other=None`` such a value raises ``TypeError``.
+    ``other=None`` such a value raises ``TypeError``. ``coerce(value)``, tried first on what is
+    not data, may return a plain equivalent (a tuple for a namedtuple) to send instead.
     """
-    t = type(value)
-    if t in _SCALARS:
-        return value
-    if depth > MAX_DEPTH:
-        raise ProtocolError(f"data nested deeper than {MAX_DEPTH} levels")
-    if t in (list, tuple, set, frozenset):
-        tag = {list: "list", tuple: "tuple", set: "set", frozenset: "set"}[t]
-        return {"$": tag, "v": [encode(v, blobs, other, depth + 1) for v in value]}
-    if t is dict:
-        return {"$": "dict", "v": [[encode(k, blobs, other, depth + 1),
-                                    encode(v, blobs, other, depth + 1)]
-                                   for k, v in value.items()]}
-    if t is complex:
-        return {"$": "complex", "v": [value.real, value.imag]}
-    if t is bytes:
-        blobs.append(value)
-        return {"$": "bytes", "i": len(blobs) - 1}
-    if _is_plain_array(value) or _is_numpy_scalar(value):
-        raw, meta = _raw(value)
-        blobs.append(raw)
-        return {"$": "nd" if t is np.ndarray else "np", "i": len(blobs) - 1, **meta}
-    if value is Ellipsis:
-        return {"$": "ellipsis"}
-    if t is slice:
-        return {"$": "slice", "v": [encode(v, blobs, other, depth + 1)
-                                    for v in (value.start, value.stop, value.step)]}
-    if other is None:
-        raise TypeError(f"a {t.__name__} is not data that can be sent")
-    return other(value)
+
+    def walk(value: Any, depth: int) -> Any:
+        t = type(value)
+        if t in _SCALARS:
+            return value
+        if depth > MAX_DEPTH:
+            raise ProtocolError(f"data nested deeper than {MAX_DEPTH} levels")
+        if t in (list, tuple, set, frozenset):
+            tag = {list: "list", tuple: "tuple", set: "set", frozenset: "set"}[t]
+            return {"$": tag, "v": [walk(v, depth + 1) for v in value]}
+        if t is dict:
+            return {"$": "dict", "v": [[walk(k, depth + 1), walk(v, depth + 1)]
+                                       for k, v in value.items()]}
+        if t is complex:
+            return {"$": "complex", "v": [value.real, value.imag]}
+        if t is bytes:
+            blobs.append(value)
+            return {"$": "bytes", "i": len(blobs) - 1}
+        if _is_plain_array(value) or _is_numpy_scalar(value):
+            raw, meta = _raw(value)
+            blobs.append(raw)
+            return {"$": "nd" if t is np.ndarray else "np", "i": len(blobs) - 1, **meta}
+        if value is Ellipsis:
+            return {"$": "ellipsis"}
+        if t is slice:
+            return {"$": "slice", "v": [walk(v, depth + 1)
+                                        for v in (value.start, value.stop, value.step)]}
+        if coerce is not None:
+            plain = coerce(value)
+            if plain is not value:
+                return walk(plain, depth + 1)
+        if other is None:
+            raise TypeError(f"a {t.__name__} is not data that can be sent")
+        return other(value)
+
+    return walk(value, 0)
 
 
 def _load_array(node: dict, blobs: list[bytes]) -> np.ndarray:
@@ -179,13 +188,7 @@ def _load_array(node: dict, blobs: list[bytes]) -> np.ndarray:
     if type(dtype) is not str or len(dtype) > 16 or type(shape) is not list or len(shape) > 32 \
             or not all(type(n) is int and 0 <= n < 2**40 for n in shape):
         raise ProtocolError("an array without a valid dtype and shape")
-    try:
-        dt = np.dtype(dtype)
-    except (TypeError, ValueError):
-        raise ProtocolError(f"an array of an unknown dtype {dtype!r}") from None
-    if dt.kind not in _DTYPE_KINDS or dt.fields is not None or dt.hasobject:
-        raise ProtocolError(f"an array of dtype {dtype!r} (refused: only numbers, bools and "
-                            "strings)")
+    dt = _dtype(dtype)
     blob = blobs[node["i"]]
     if len(blob) != int(np.prod(shape, dtype=np.int64)) * dt.itemsize:
         raise ProtocolError("an array whose bytes do not match its shape")
@@ -201,7 +204,9 @@ def decode(tree: Any, blobs: list[bytes], handle: Callable[[dict], Any] | None =
         count[0] += 1
         if count[0] > MAX_ITEMS or depth > MAX_DEPTH + 1:
             raise ProtocolError("data too large or too deeply nested")
-        if node is None or type(node) in (bool, int, float, str):
+        if type(node) is str:
+            return node if node.isascii() else clean_text(node)
+        if node is None or type(node) in (bool, int, float):
             return node
         if type(node) is not dict or type(node.get("$")) is not str:
             raise ProtocolError(f"not a tagged value: {str(node)[:80]}")
@@ -253,6 +258,27 @@ def decode(tree: Any, blobs: list[bytes], handle: Callable[[dict], Any] | None =
         raise ProtocolError(f"an unknown or unexpected tag {tag[:40]!r}")
 
     return walk(tree, 0)
+
+
+def clean_text(text: str) -> str:
+    """The text as valid Unicode (a lone surrogate, which no file can hold, becomes U+FFFD)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", errors="replace").decode("utf-8")
+    return text
+
+
+@functools.lru_cache(maxsize=256)
+def _dtype(name: str) -> np.dtype:
+    try:
+        dt = np.dtype(name)
+    except (TypeError, ValueError):
+        raise ProtocolError(f"an array of an unknown dtype {name!r}") from None
+    if dt.kind not in _DTYPE_KINDS or dt.fields is not None or dt.hasobject:
+        raise ProtocolError(f"an array of dtype {name!r} (refused: only numbers, bools and "
+                            "strings)")
+    return dt
 
 
 def _hashable(key: Any) -> Any:

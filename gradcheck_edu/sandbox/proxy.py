@@ -12,10 +12,13 @@ objects of the dead process raise, names found by :meth:`Sandbox.get` are found 
 
 from __future__ import annotations
 
+import builtins
 import os
 import tempfile
 import threading
 import time
+import warnings
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,28 @@ class StudentCodeError(Exception):
     def __init__(self, status: CellStatus, message: str, traceback: str = "") -> None:
         super().__init__(message)
         self.status, self.message, self.traceback = status, message, traceback
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _rewarn(caught: Any) -> None:
+    """The warnings student code raised in a call, raised again here (as module ``sandbox``):
+    a built-in category as itself, any other as a UserWarning naming it."""
+    if type(caught) is not list:
+        return
+    for item in caught[:20]:
+        if type(item) is not list or len(item) != 2 or not all(type(t) is str for t in item):
+            continue
+        name, message = protocol.clean_text(item[0][:100]), protocol.clean_text(item[1][:500])
+        category = getattr(builtins, name, None)
+        if not (isinstance(category, type) and issubclass(category, Warning)):
+            category, message = UserWarning, f"{name}: {message}"
+        warnings.warn_explicit(message, category, "<sandbox>", 0, module="sandbox")
 
 
 class Sandbox:
@@ -79,6 +104,7 @@ class Sandbox:
         self._lock = threading.RLock()
         fd, self._log = tempfile.mkstemp(prefix="gradcheck-sandbox-", suffix=".log")
         os.close(fd)
+        weakref.finalize(self, _unlink, self._log)  # also when it is never closed
         self._closed = False
 
     # --- public --------------------------------------------------------------------------------
@@ -103,6 +129,15 @@ class Sandbox:
             return ""
         text = data[:_OUTPUT_CAP].decode("utf-8", errors="replace")
         return text + ("\n[... output cut]" if len(data) > _OUTPUT_CAP else "")
+
+    def start(self) -> Sandbox:
+        """Start the sandbox now (it starts by itself on first use): the runner ready, numpy
+        and gradcheck_edu imported, no cell run yet. Returns the sandbox."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the sandbox is closed")
+            self._ensure_started()
+        return self
 
     def run_cells(self) -> list[CellResult]:
         """Run every code cell (once: later calls return the same results)."""
@@ -142,10 +177,7 @@ class Sandbox:
         with self._lock:
             self._kill()
             self._closed = True
-            try:
-                os.unlink(self._log)
-            except OSError:
-                pass
+            _unlink(self._log)
 
     # --- used by Remote ------------------------------------------------------------------------
     def remote_getattr(self, remote: Remote, name: str) -> Any:
@@ -207,7 +239,8 @@ class Sandbox:
         h, name, call = node.get("id"), node.get("type"), node.get("call")
         if type(h) is not int or type(name) is not str or type(call) is not bool:
             raise protocol.ProtocolError("a malformed handle")
-        return remote_class(name[:100], call)(self, h, self._generation, name[:100])
+        name = "".join(c for c in name[:100] if c.isprintable()) or "object"
+        return remote_class(name, call)(self, h, self._generation, name)
 
     def _value(self, reply: tuple[dict, list[bytes]], origin: str | None = None) -> Any:
         header, blobs = reply
@@ -256,6 +289,9 @@ class Sandbox:
             message = f"the sandbox's channel was garbled while running {what} ({err})"
             self._lose(CellStatus.CRASHED, message)
             raise StudentCodeError(CellStatus.CRASHED, message) from None
+        except BaseException:  # Ctrl-C here: a reply may still be on its way, so start afresh
+            self._lose(CellStatus.CRASHED, f"grading was interrupted while running {what}")
+            raise
         pulled = reply.get("pulled")
         if remote is not None and type(pulled) is dict and pulled:
             try:
@@ -263,15 +299,15 @@ class Sandbox:
                                    for k, v in pulled.items() if type(k) is str})
             except protocol.ProtocolError:
                 remote._r_mirrors.clear()
+        _rewarn(reply.get("warnings"))
         if not reply["ok"]:
             raise self._student_error(reply.get("error"), what)
         return reply, reply_blobs
 
     def _student_error(self, error: Any, what: str) -> StudentCodeError:
         error = error if type(error) is dict else {}
-        kind = error.get("type") if type(error.get("type")) is str else "Exception"
-        text = error.get("message") if type(error.get("message")) is str else ""
-        tb = error.get("traceback") if type(error.get("traceback")) is str else ""
+        kind, text, tb = (protocol.clean_text(error[k]) if type(error.get(k)) is str else d
+                          for k, d in (("type", "Exception"), ("message", ""), ("traceback", "")))
         described = f"{kind[:100]}: {text[:4000]}" if text else kind[:100]
         if error.get("memory") is True:
             return StudentCodeError(CellStatus.MEMORY, f"{what} ran out of memory (the limit "

@@ -24,6 +24,7 @@ import signal
 import sys
 import traceback
 import types
+import warnings
 from typing import Any
 
 __all__ = ["main", "Server"]
@@ -31,6 +32,7 @@ __all__ = ["main", "Server"]
 CELL_PREFIX = "<cell "
 _MAX_MESSAGE = 4000
 _MAX_ITER = 100_000
+_MAX_WARNINGS = 20
 _FUNCTIONS = (types.MethodType, types.FunctionType, types.BuiltinFunctionType,
               types.BuiltinMethodType, types.MethodWrapperType)
 
@@ -105,7 +107,7 @@ class Server:
         return {"$": "handle", "id": h, "type": str(name)[:100], "call": bool(call)}
 
     def encode(self, value: Any, blobs: list[bytes]) -> Any:
-        return self.protocol.encode(value, blobs, self.handle)
+        return self.protocol.encode(value, blobs, self.handle, _plain)
 
     def lookup(self, node: dict) -> Any:
         h = node.get("id")
@@ -131,14 +133,19 @@ class Server:
 
     def answer(self, header: dict, blobs: list[bytes]) -> None:
         out: list[bytes] = []
-        target, result, error, before = None, {}, None, {}
+        target, result, error, before, caught = None, {}, None, {}, []
         try:
             if "h" in header:
                 target = self.lookup({"id": header["h"]})
                 self.push(target, header.get("push") or {}, blobs)
                 before = {a: _fingerprint(getattr(target, a, None))
                           for a in header.get("pull") or [] if isinstance(a, str)}
-            result = self.dispatch(header, target, blobs, out)
+            if header.get("op") == "exec":  # a cell's warnings go to its output, as in Jupyter
+                result = self.dispatch(header, target, blobs, out)
+            else:  # a call's come back with the reply, for the grading side's feedback
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    result = self.dispatch(header, target, blobs, out)
         except BaseException as err:  # noqa: BLE001  student code: any exception is a reply
             error, out = describe(err), []
             del err
@@ -152,9 +159,16 @@ class Server:
             except BaseException:  # noqa: BLE001  a property that raises: no mirror update
                 pulled, out = {}, out[:mark]
         _flush()
-        reply = {"id": header.get("id"), "ok": error is None, "pulled": pulled}
+        reply = {"id": header.get("id"), "ok": error is None, "pulled": pulled,
+                 "warnings": [[_text(getattr(w.category, "__name__", "Warning"))[:100],
+                               _text(w.message)[:500]] for w in caught[:_MAX_WARNINGS]]}
         reply.update(result if error is None else {"error": error})
-        self.reply(reply, out)
+        try:
+            self.reply(reply, out)
+        except self.protocol.ProtocolError as err:  # a value past the size caps
+            self.reply({"id": header.get("id"), "ok": False, "pulled": {}, "error": {
+                "type": "ValueError", "message": f"the value cannot be sent back: {err}",
+                "traceback": "", "memory": False}}, [])
 
     def push(self, target: Any, push: dict, blobs: list[bytes]) -> None:
         """Copy the grading side's mirrors (``layer.params`` ...) into the object, in place."""
@@ -239,6 +253,22 @@ class Server:
         raise ValueError(f"unknown request {op!r}")
 
 
+_PLAIN = (bool, int, float, complex, str, bytes, tuple, list, dict, set, frozenset)
+
+
+def _plain(value: Any) -> Any:
+    """A subclass of a built-in type (a namedtuple, an OrderedDict, an IntEnum) or of ndarray
+    (np.matrix) as its plain base, so that it crosses as data, not as a handle."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return np.asarray(value) if value.dtype.kind in "biufcSU" else value
+    for base in _PLAIN:
+        if isinstance(value, base):
+            return base(value)
+    return value
+
+
 def _fingerprint(value: Any) -> Any:
     """The bytes of an array or a dict of arrays (None for anything else: always sent)."""
     import numpy as np
@@ -250,6 +280,12 @@ def _fingerprint(value: Any) -> Any:
     return None
 
 
+def _display(*objs: Any, **kwargs: Any) -> None:
+    """IPython's ``display``, as text."""
+    for obj in objs:
+        print(repr(obj))
+
+
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -259,7 +295,7 @@ def _flush() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: ``--in FD --out FD --memory BYTES --file-size BYTES``."""
+    """Entry point: ``--in FD --out FD --memory BYTES --file-size BYTES --processes N``."""
     argv = sys.argv[1:] if argv is None else argv
     opts = dict(zip(argv[::2], argv[1::2]))
     fd_in, fd_out = int(opts["--in"]), int(opts["--out"])
@@ -269,6 +305,8 @@ def main(argv: list[str] | None = None) -> None:
         _limit(resource.RLIMIT_FSIZE, int(opts["--file-size"]))
     if "--memory" in opts:
         _limit(resource.RLIMIT_AS, int(opts["--memory"]))
+    if "--processes" in opts:  # counted in the sandbox's user namespace (not for root)
+        _limit(resource.RLIMIT_NPROC, int(opts["--processes"]))
     for fd in (fd_in, fd_out):
         os.set_inheritable(fd, False)  # never passed on to what student code starts
     import numpy  # noqa: F401  loaded before the first cell: every submission needs it
@@ -276,5 +314,6 @@ def main(argv: list[str] | None = None) -> None:
     sys.modules["otter"] = _otter_stub()
     server = Server(fd_in, fd_out)
     server.namespace["grader"] = sys.modules["otter"].Notebook()
+    server.namespace["display"] = _display
     sys.argv = ["notebook"]
     server.serve()
