@@ -19,6 +19,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 from otter_sources import SOURCES, as_answer, solution_cells
 
@@ -291,6 +292,13 @@ def attacked(tmp_path_factory):
     _write(folder, student, "os_exit_in_backward",
            _replace(solved, "ReLU", "backward", "import os; os._exit(0)"))
     expected["os_exit_in_backward"] = HONEST - 2  # its forward keeps its point
+    _write(folder, student, "keyboard_interrupt_in_backward",
+           _replace(solved, "Dropout", "backward", "raise KeyboardInterrupt"))
+    expected["keyboard_interrupt_in_backward"] = HONEST - 2
+    _write(folder, student, "echo_the_caller", _replace(
+        solved, "MaxPool", "forward", "import inspect; raise ValueError(repr([(f.filename, "
+        "f.code_context) for f in inspect.stack()]) + repr(sorted(globals())))"))
+    expected["echo_the_caller"] = HONEST - Q["q8_maxpool"]
     _write(folder, student, "hang_in_method",
            _replace(solved, "Sigmoid", "backward", "while True: pass"))
     expected["hang_in_method"] = HONEST - 2
@@ -305,7 +313,9 @@ def attacked(tmp_path_factory):
     _write(folder, s01, "nb01_honest", [as_answer(s) for s in solution_cells(NB01)])
     expected["nb01_honest"] = 6.0
 
-    before = {"package": _tree_digest(PACKAGE), "autograder": _tree_digest(out)}
+    numpy_init = Path(np.__file__).read_bytes()
+    before = {"package": _tree_digest(PACKAGE), "autograder": _tree_digest(out),
+              "numpy": numpy_init}
     sleepers = _sleepers()
     proc = subprocess.run([sys.executable, "-m", "gradcheck_edu", "assignments", "grade",
                            str(folder), "--autograder", str(out), "--json", "--jobs", "2",
@@ -314,7 +324,8 @@ def attacked(tmp_path_factory):
     results = {Path(r["submission"]).stem: r for r in map(json.loads, proc.stdout.splitlines())}
     return {"proc": proc, "results": results, "expected": expected, "folder": folder,
             "out": out, "before": before, "sleepers": sleepers,
-            "after": {"package": _tree_digest(PACKAGE), "autograder": _tree_digest(out)}}
+            "after": {"package": _tree_digest(PACKAGE), "autograder": _tree_digest(out),
+                      "numpy": Path(np.__file__).read_bytes()}}
 
 
 def test_the_grading_command_succeeds_quietly(attacked):
@@ -339,6 +350,7 @@ def test_failures_are_named_in_the_feedback(attacked):
     rows = r["hang_in_method"]["questions"]["q3_sigmoid"]["rows"]
     assert rows["x"]["kind"] == "timeout" and rows["x"]["points"] == 0
     assert "exit" in fb["os_exit_in_backward"]
+    assert "KeyboardInterrupt" in fb["keyboard_interrupt_in_backward"]
     for name in ("constant_forward", "lookup_table"):
         q1 = r[name]["questions"]["q1_affine"]
         assert q1["rows"]["forward"]["points"] == 0 and q1["rows"]["W"]["points"] == 0
