@@ -163,7 +163,7 @@ def grade_many(paths: list[Path], find: Callable[[Path], tuple[Autograder, str]]
             return {"error": f"not graded: {err}".splitlines()[0]}
         try:
             return grade_submission(path, autograder, options, student_id or sid)
-        except (ValueError, OSError) as err:
+        except Exception as err:  # noqa: BLE001 (one submission's failure is not the class's)
             return {"error": f"not graded: {type(err).__name__}: {err}".splitlines()[0]}
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:

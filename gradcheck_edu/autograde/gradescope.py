@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     """Grade the submission under ``ROOT/submission`` with the autograder in ``ROOT/source``
     (whose tests, reference and secret are deleted from disk once loaded); write
     ``ROOT/results/results.json``."""
-    from ..sandbox import Sandbox  # noqa: F401 (fails early if the engine is missing)
+    from ..sandbox import SandboxUnavailable
     from .grade import GradeOptions, grade_submission, silenced
     from .runtests import Autograder, assignment_name
 
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         with silenced():
             try:
                 result = grade_submission(path, grader, GradeOptions(), student)
-            except RuntimeError as err:  # bubblewrap does not work in this container
+            except SandboxUnavailable as err:  # bubblewrap does not work in this container
                 result = grade_submission(path, grader, GradeOptions(unsafe_no_sandbox=True),
                                           student)
                 result["protections"].append(f"bubblewrap unusable here ({err}); the "

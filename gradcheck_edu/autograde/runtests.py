@@ -215,7 +215,7 @@ class TestBinder:
 
 
 def _run_case(case: Case, question: str, binder: TestBinder, quiet: Callable) -> dict[str, Any]:
-    verdict, kind = None, None
+    verdict, kind, missing = None, None, False
     try:
         kwargs, missing = binder.arguments(case.func, question)
         with quiet():
@@ -237,14 +237,15 @@ def _run_case(case: Case, question: str, binder: TestBinder, quiet: Callable) ->
 
 
 def run_question(question: Question, binder: TestBinder, quiet: Callable) -> dict[str, Any]:
-    """``{"points", "max", "feedback", "rows": {row: {points, max, verdict, kind}}}``."""
+    """``{"points", "max", "feedback", "rows": {row: {points, max, verdict, kind, feedback}}}``
+    (a passed row's feedback is empty)."""
     rows, messages, points = {}, [], 0.0
     for case in question.cases:
         r = _run_case(case, question.name, binder, quiet)
         earned = case.points if r["passed"] else 0.0
         points += earned
         rows[case.row] = {"points": earned, "max": case.points, "verdict": r["verdict"],
-                          "kind": r["kind"]}
+                          "kind": r["kind"], "feedback": r["message"]}
         if not r["passed"]:
             messages.append(r["message"])
     feedback = "\n".join(dict.fromkeys(messages)) if messages else "all tests passed"
