@@ -151,7 +151,7 @@ def test_a_renamed_submission_is_graded_and_the_gradebook_written(built, tmp_pat
     assert set(rows) == {"forward", "x", "W", "b"}
     assert {k: v for k, v in rows["W"].items() if k != "feedback"} == {
         "points": 0.0, "max": 2.0, "verdict": None, "kind": "not answered"}
-    assert "not answered" in rows["W"]["feedback"] and "grads['W']" in rows["W"]["feedback"]
+    assert "forward returns None" in rows["W"]["feedback"] and "grads['W']" in rows["W"]["feedback"]
     book = list(csv.DictReader(open(tmp_path / "grades.csv")))
     assert {(r["student_id"], float(r["total"])) for r in book} == {("alice", 36.0),
                                                                      ("bob", 0.0)}
