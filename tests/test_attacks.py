@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -24,10 +23,6 @@ import pytest
 from otter_sources import SOURCES, as_answer, solution_cells
 
 from gradcheck_edu import assignments
-from gradcheck_edu.sandbox import Isolation  # noqa: F401 (the engine must exist)
-
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
-                                reason="bubblewrap is not installed (.ci/run installs it)")
 
 HW = next(p for p in SOURCES if p.stem == "hw_layers")
 NB01 = next(p for p in SOURCES if p.stem == "01_theta_cubed")
