@@ -191,11 +191,12 @@ def command(isolation: Isolation, limits: Limits, notebook_fd: int | None, noteb
     if "/" in notebook_name or notebook_name in ("", ".", ".."):
         raise ValueError(f"not a file name: {notebook_name!r}")
     size = str(int(limits.disk_mb * mb))
-    args = [exe, *_namespace_args(), *_system_binds(), *_python_binds(),
-            "--ro-bind", str(_PACKAGE), f"{PACKAGE_ROOT}/gradcheck_edu",
-            "--proc", "/proc", "--dev", "/dev",
-            "--size", size, "--tmpfs", "/tmp", *_font_cache_binds(),
-            "--perms", "0755", "--size", size, "--tmpfs", HOME]
+    # the fresh folders first: a Python installed under /tmp (CI's throw-away venv) is bound
+    # on top of the sandbox's own /tmp, not hidden by it
+    args = [exe, *_namespace_args(), "--proc", "/proc", "--dev", "/dev",
+            "--size", size, "--tmpfs", "/tmp", "--perms", "0755", "--size", size, "--tmpfs", HOME,
+            *_system_binds(), *_python_binds(),
+            "--ro-bind", str(_PACKAGE), f"{PACKAGE_ROOT}/gradcheck_edu", *_font_cache_binds()]
     if notebook_fd is not None:
         args += ["--file", str(notebook_fd), f"{HOME}/{notebook_name}"]
     args += ["--chdir", HOME, "--clearenv"]

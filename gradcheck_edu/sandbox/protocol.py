@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import select
 import struct
@@ -190,7 +191,7 @@ def _load_array(node: dict, blobs: list[bytes]) -> np.ndarray:
         raise ProtocolError("an array without a valid dtype and shape")
     dt = _dtype(dtype)
     blob = blobs[node["i"]]
-    if len(blob) != int(np.prod(shape, dtype=np.int64)) * dt.itemsize:
+    if len(blob) != math.prod(shape) * dt.itemsize:
         raise ProtocolError("an array whose bytes do not match its shape")
     return np.frombuffer(blob, dtype=dt).reshape(shape).copy()
 
