@@ -474,8 +474,17 @@ def huge():     # a frame that claims to be enormous
         except OSError:
             pass
     return 0
-def fine():
+def fine(*args):
     return 7
+KEPT = []
+def deaf():     # the runner now reads a pipe nobody writes: it never reads our requests again
+    for fd in pipes():
+        flags = int(open(f"/proc/self/fdinfo/{fd}").read().split("flags:")[1].split()[0], 8)
+        if flags & 3 == os.O_RDONLY:
+            KEPT.append(os.dup(fd))  # the old end stays open: the grader's writes just wait
+            r, w = os.pipe()
+            os.dup2(r, fd)
+    return 0
 """
     with Sandbox(notebook(tmp_path, src), limits=FAST) as sb:
         assert sb.run_cells()[0].ok
@@ -485,6 +494,13 @@ def fine():
             assert err.value.status is CellStatus.CRASHED, name
             assert "garbled" in str(err.value), (name, str(err.value))
             assert sb.get("fine")() == 7
+        # a runner that stops reading: a large request cannot block the grader
+        assert sb.get("deaf")() == 0
+        t0 = time.monotonic()
+        with pytest.raises(StudentCodeError, match="ran past the 2 s limit") as err:
+            sb.get("fine")(np.zeros(2**21))
+        assert err.value.status is CellStatus.TIMEOUT and time.monotonic() - t0 < 6
+        assert sb.get("fine")() == 7
 
 
 BUGGY = AFFINE.replace('return dout @ self.params["W"].T',

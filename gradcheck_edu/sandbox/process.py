@@ -58,6 +58,7 @@ class Child:
             for fd in (to_child[0], from_child[1], nb_fd, out_fd):
                 os.close(fd)
         self.fd_in, self.fd_out = from_child[0], to_child[1]
+        os.set_blocking(self.fd_out, False)  # a child that stops reading cannot block us
         # a Child dropped without kill() (a Sandbox never closed) still takes its processes
         self._finalizer = weakref.finalize(self, _kill_group, self.proc)
         try:
@@ -75,7 +76,7 @@ class Child:
                  ) -> tuple[dict, list[bytes]]:
         """Send a request, read its reply. Raises TimeoutError, EOFError/OSError (the process
         is gone) or :class:`~.protocol.ProtocolError` (a reply that is not one)."""
-        protocol.send(self.fd_out, header, blobs)
+        protocol.send(self.fd_out, header, blobs, deadline)
         reply, reply_blobs = protocol.recv(self.fd_in, deadline)
         if reply.get("id") != header.get("id") or type(reply.get("ok")) is not bool:
             raise protocol.ProtocolError("a reply to no request")

@@ -58,8 +58,12 @@ class ProtocolError(Exception):
 
 # --- frames -----------------------------------------------------------------------------------
 
-def send(fd: int, header: dict, blobs: list[bytes]) -> None:
-    """Write one frame to the file descriptor ``fd`` (blocking)."""
+def send(fd: int, header: dict, blobs: list[bytes], deadline: float | None = None) -> None:
+    """Write one frame to the file descriptor ``fd``.
+
+    With a ``deadline`` (a ``time.monotonic()`` value; ``fd`` then non-blocking) a reader that
+    stops reading makes it raise ``TimeoutError`` instead of blocking for ever.
+    """
     header = dict(header, blobs=[len(b) for b in blobs])
     head = json.dumps(header, separators=(",", ":")).encode()
     payload = sum(len(b) for b in blobs)
@@ -69,21 +73,36 @@ def send(fd: int, header: dict, blobs: list[bytes]) -> None:
     data = b"".join([_PREFIX.pack(MAGIC, len(head), payload), head, *blobs])
     view = memoryview(data)
     while view:
-        n = os.write(fd, view)
+        if deadline is not None:
+            _wait(fd, select.POLLOUT, deadline)
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            continue
         view = view[n:]
+
+
+def _wait(fd: int, event: int, deadline: float) -> None:
+    """Until ``fd`` is ready (or closed at the other end); TimeoutError past ``deadline``."""
+    poller = select.poll()
+    poller.register(fd, event)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        if poller.poll(max(1, int(left * 1000))):
+            return
 
 
 def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
     chunks, got = [], 0
     while got < n:
         if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                raise TimeoutError
-        chunk = os.read(fd, min(n - got, 1 << 24))
+            _wait(fd, select.POLLIN, deadline)
+        try:
+            chunk = os.read(fd, min(n - got, 1 << 24))
+        except BlockingIOError:
+            continue
         if not chunk:
             raise EOFError
         chunks.append(chunk)
