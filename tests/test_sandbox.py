@@ -467,6 +467,14 @@ def forged():   # a well-formed frame that answers a request nobody made
         except OSError:
             pass
     return 0
+def forged_value():   # the reply to this very request, forged, with a value that is no data
+    import gc
+    server = [o for o in gc.get_objects() if type(o).__name__ == "Server"][0]
+    rid = server.last_id
+    head = json.dumps({"id": rid, "ok": True, "value": {"$": "pickle", "v": "cos system"},
+                       "pulled": {}, "blobs": []}).encode()
+    os.write(server.fd_out, b"GEsb" + struct.pack(">II", len(head), 0) + head)
+    return 0
 def huge():     # a frame that claims to be enormous
     for fd in pipes():
         try:
@@ -488,11 +496,11 @@ def deaf():     # the runner now reads a pipe nobody writes: it never reads our 
 """
     with Sandbox(notebook(tmp_path, src), limits=FAST) as sb:
         assert sb.run_cells()[0].ok
-        for name in ("junk", "forged", "huge"):
+        for name in ("junk", "forged", "forged_value", "huge"):
             with pytest.raises(StudentCodeError) as err:
                 sb.get(name)()
             assert err.value.status is CellStatus.CRASHED, name
-            assert "garbled" in str(err.value), (name, str(err.value))
+            assert "garbled" in str(err.value) or "not data" in str(err.value), (name, err.value)
             assert sb.get("fine")() == 7
         # a runner that stops reading: a large request cannot block the grader
         assert sb.get("deaf")() == 0
