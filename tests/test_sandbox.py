@@ -776,3 +776,12 @@ time.sleep(600)
     while _processes_with(f"sleep {marker}") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _processes_with(f"sleep {marker}") and not os.path.exists(log)
+
+
+def test_a_cell_too_large_to_send_fails_alone(tmp_path):
+    path = notebook(tmp_path, "a = 1", "x = '" + "y" * (5 * 2**20) + "'", "b = 2")
+    with Sandbox(path, limits=FAST) as sb:
+        results = sb.run_cells()
+        assert [r.status for r in results] == [CellStatus.OK, CellStatus.ERROR, CellStatus.OK]
+        assert "longer than 4 MB" in results[1].message
+        assert sb.get("b") == 2
