@@ -186,6 +186,24 @@ def _processes_with(marker: str) -> list[str]:
     return found
 
 
+def _descendants(pid: int) -> set[int]:
+    """``pid`` and every process below it."""
+    parent = {}
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                parent[int(p)] = int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1]
+                                     .split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    found, grew = {pid}, True
+    while grew:
+        more = {p for p, pp in parent.items() if pp in found} - found
+        found |= more
+        grew = bool(more)
+    return found
+
+
 REPO = Path(__file__).resolve().parents[1]
 
 SNOOP = """
@@ -292,11 +310,13 @@ if os.fork() == 0:          # a double fork: the daemon's way out
         while len(_processes_with(f"sleep {marker}")) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(_processes_with(f"sleep {marker}")) == 2  # both run while the sandbox does
+        ours = _descendants(sb._child.proc.pid)  # bwrap, the runner, the first sleep
+        assert len(ours) >= 3
     deadline = time.monotonic() + 5
     while _processes_with(f"sleep {marker}") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _processes_with(f"sleep {marker}")
-    assert not _processes_with("gradcheck_edu.sandbox.runner")  # no runner either
+    assert not [pid for pid in ours if Path(f"/proc/{pid}").exists()]  # no runner either
 
 
 HANGS = """
@@ -706,8 +726,10 @@ def test_what_is_not_a_notebook_is_refused_before_anything_runs(tmp_path):
 def test_values_that_cannot_cross_are_errors_not_crashes(tmp_path):
     src = r"""
 import numpy as np, resource
-def huge():
-    return np.zeros(2**25 + 8)        # 256 MB and a bit: past the frame's cap
+def huge():                           # 256 MB and a bit (a view: no memory): past the cap
+    return np.broadcast_to(np.float64(1), (2**25 + 8,))
+def long_text():
+    return "x" * (17 * 2**20)         # past the cap on a frame's JSON
 def loop():
     a = []
     a.append(a)
@@ -720,8 +742,10 @@ def nproc():
     return resource.getrlimit(resource.RLIMIT_NPROC)
 """
     with Sandbox(notebook(tmp_path, src), limits=FAST) as sb:
-        with pytest.raises(StudentCodeError, match="cannot be sent back"):
+        with pytest.raises(StudentCodeError, match="too large"):
             sb.get("huge")()
+        with pytest.raises(StudentCodeError, match="cannot be sent back.*too large"):
+            sb.get("long_text")()
         with pytest.raises(StudentCodeError, match="nested deeper"):
             sb.get("loop")()
         text = sb.get("odd_text")()

@@ -165,6 +165,13 @@ def encode(value: Any, blobs: list[bytes], other: Callable[[Any], dict] | None =
     not data, may return a plain equivalent (a tuple for a namedtuple) to send instead.
     """
 
+    size = [sum(len(b) for b in blobs)]
+
+    def blob(data_bytes: int) -> None:  # checked before an array is copied into a blob
+        size[0] += data_bytes
+        if size[0] > MAX_PAYLOAD:
+            raise ProtocolError(f"message too large (more than {MAX_PAYLOAD} bytes of arrays)")
+
     def walk(value: Any, depth: int) -> Any:
         t = type(value)
         if t in _SCALARS:
@@ -180,9 +187,11 @@ def encode(value: Any, blobs: list[bytes], other: Callable[[Any], dict] | None =
         if t is complex:
             return {"$": "complex", "v": [value.real, value.imag]}
         if t is bytes:
+            blob(len(value))
             blobs.append(value)
             return {"$": "bytes", "i": len(blobs) - 1}
         if _is_plain_array(value) or _is_numpy_scalar(value):
+            blob(value.nbytes)
             raw, meta = _raw(value)
             blobs.append(raw)
             return {"$": "nd" if t is np.ndarray else "np", "i": len(blobs) - 1, **meta}
