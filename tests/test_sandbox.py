@@ -809,3 +809,15 @@ def test_a_cell_too_large_to_send_fails_alone(tmp_path):
         assert [r.status for r in results] == [CellStatus.OK, CellStatus.ERROR, CellStatus.OK]
         assert "longer than 4 MB" in results[1].message
         assert sb.get("b") == 2
+
+
+def test_an_older_bubblewrap_still_sandboxes_and_says_what_it_cannot_cap(tmp_path, monkeypatch):
+    from gradcheck_edu.sandbox import launch
+
+    # bubblewrap 0.4 (Ubuntu 20.04): no --disable-userns, --size or --perms
+    monkeypatch.setattr(launch, "_options", lambda exe: frozenset({"--unshare-all"}))
+    cmd = launch.command(Isolation.BWRAP, FAST, 5, "sub.ipynb", (3, 4))
+    assert "--size" not in cmd and "--disable-userns" not in cmd and "--perms" not in cmd
+    with Sandbox(notebook(tmp_path, "import os\nhere = os.listdir('.')"), limits=FAST) as sb:
+        assert sb.get("here") == ["sub.ipynb"]
+        assert "disk limit (256 MB, its folder and /tmp): OFF" in sb.protections
