@@ -186,6 +186,24 @@ def _processes_with(marker: str) -> list[str]:
     return found
 
 
+def _descendants(pid: int) -> set[int]:
+    """``pid`` and every process below it."""
+    parent = {}
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                parent[int(p)] = int(Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1]
+                                     .split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    found, grew = {pid}, True
+    while grew:
+        more = {p for p, pp in parent.items() if pp in found} - found
+        found |= more
+        grew = bool(more)
+    return found
+
+
 REPO = Path(__file__).resolve().parents[1]
 
 SNOOP = """
@@ -198,7 +216,8 @@ def attempt(f):
 found = {}
 for path in TARGETS:
     found[path] = attempt(lambda: open(path, "rb").read(100))
-found["listdir /"] = sorted(os.listdir("/"))
+for path in GONE:
+    found[f"exists {path}"] = os.path.exists(path)
 pids = [p for p in os.listdir("/proc") if p.isdigit()]
 found["cmdlines"] = [attempt(lambda: open(f"/proc/{p}/cmdline", "rb").read()) for p in pids]
 found["environ"] = dict(os.environ)
@@ -215,7 +234,8 @@ def test_a_submission_reads_nothing_outside_its_folder(tmp_path, monkeypatch):
                str(REPO / "assignments" / "hw_layers.ipynb"), str(REPO / "pyproject.toml"),
                "/etc/passwd", "/etc/shadow", "/root/.bashrc", f"/proc/{os.getpid()}/cmdline",
                f"/proc/{os.getppid()}/environ"]
-    src = f"TARGETS = {targets!r}\n" + SNOOP
+    gone = [str(REPO), str(tmp_path), str(secret.parent)]
+    src = f"TARGETS = {targets!r}\nGONE = {gone!r}\n" + SNOOP
     with Sandbox(notebook(tmp_path, src), limits=FAST) as sb:
         assert sb.run_cells()[0].ok, sb.run_cells()[0].message
         found = sb.get("found")
@@ -223,8 +243,8 @@ def test_a_submission_reads_nothing_outside_its_folder(tmp_path, monkeypatch):
         assert own is not None
     for path in targets:
         assert found[path].startswith("refused"), (path, found[path])
-    assert set(found["listdir /"]) <= {"usr", "bin", "lib", "lib32", "lib64", "sbin", "etc",
-                                      "proc", "dev", "tmp", "home", "opt", "root", "work"}
+    for gone in (REPO, tmp_path, secret.parent):
+        assert found[f"exists {gone}"] is False, gone
     text = json.dumps([found["cmdlines"], found["environ"]])
     assert "s3cr3t" not in text and "pytest" not in text and "GE_GRADER_SECRET" not in text
     assert len(found["cmdlines"]) <= 4  # only the sandbox's own processes are visible
@@ -292,11 +312,13 @@ if os.fork() == 0:          # a double fork: the daemon's way out
         while len(_processes_with(f"sleep {marker}")) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(_processes_with(f"sleep {marker}")) == 2  # both run while the sandbox does
+        ours = _descendants(sb._child.proc.pid)  # bwrap, the runner, the first sleep
+        assert len(ours) >= 3
     deadline = time.monotonic() + 5
     while _processes_with(f"sleep {marker}") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _processes_with(f"sleep {marker}")
-    assert not _processes_with("gradcheck_edu.sandbox.runner")  # no runner either
+    assert not [pid for pid in ours if Path(f"/proc/{pid}").exists()]  # no runner either
 
 
 HANGS = """
@@ -467,6 +489,14 @@ def forged():   # a well-formed frame that answers a request nobody made
         except OSError:
             pass
     return 0
+def forged_value():   # the reply to this very request, forged, with a value that is no data
+    import gc
+    server = [o for o in gc.get_objects() if type(o).__name__ == "Server"][0]
+    rid = server.last_id
+    head = json.dumps({"id": rid, "ok": True, "value": {"$": "pickle", "v": "cos system"},
+                       "pulled": {}, "blobs": []}).encode()
+    os.write(server.fd_out, b"GEsb" + struct.pack(">II", len(head), 0) + head)
+    return 0
 def huge():     # a frame that claims to be enormous
     for fd in pipes():
         try:
@@ -474,17 +504,33 @@ def huge():     # a frame that claims to be enormous
         except OSError:
             pass
     return 0
-def fine():
+def fine(*args):
     return 7
+KEPT = []
+def deaf():     # the runner now reads a pipe nobody writes: it never reads our requests again
+    for fd in pipes():
+        flags = int(open(f"/proc/self/fdinfo/{fd}").read().split("flags:")[1].split()[0], 8)
+        if flags & 3 == os.O_RDONLY:
+            KEPT.append(os.dup(fd))  # the old end stays open: the grader's writes just wait
+            r, w = os.pipe()
+            os.dup2(r, fd)
+    return 0
 """
     with Sandbox(notebook(tmp_path, src), limits=FAST) as sb:
         assert sb.run_cells()[0].ok
-        for name in ("junk", "forged", "huge"):
+        for name in ("junk", "forged", "forged_value", "huge"):
             with pytest.raises(StudentCodeError) as err:
                 sb.get(name)()
             assert err.value.status is CellStatus.CRASHED, name
-            assert "garbled" in str(err.value), (name, str(err.value))
+            assert "garbled" in str(err.value) or "not data" in str(err.value), (name, err.value)
             assert sb.get("fine")() == 7
+        # a runner that stops reading: a large request cannot block the grader
+        assert sb.get("deaf")() == 0
+        t0 = time.monotonic()
+        with pytest.raises(StudentCodeError, match="ran past the 2 s limit") as err:
+            sb.get("fine")(np.zeros(2**21))
+        assert err.value.status is CellStatus.TIMEOUT and time.monotonic() - t0 < 6
+        assert sb.get("fine")() == 7
 
 
 BUGGY = AFFINE.replace('return dout @ self.params["W"].T',
@@ -682,8 +728,10 @@ def test_what_is_not_a_notebook_is_refused_before_anything_runs(tmp_path):
 def test_values_that_cannot_cross_are_errors_not_crashes(tmp_path):
     src = r"""
 import numpy as np, resource
-def huge():
-    return np.zeros(2**25 + 8)        # 256 MB and a bit: past the frame's cap
+def huge():                           # 256 MB and a bit (a view: no memory): past the cap
+    return np.broadcast_to(np.float64(1), (2**25 + 8,))
+def long_text():
+    return "x" * (17 * 2**20)         # past the cap on a frame's JSON
 def loop():
     a = []
     a.append(a)
@@ -696,8 +744,10 @@ def nproc():
     return resource.getrlimit(resource.RLIMIT_NPROC)
 """
     with Sandbox(notebook(tmp_path, src), limits=FAST) as sb:
-        with pytest.raises(StudentCodeError, match="cannot be sent back"):
+        with pytest.raises(StudentCodeError, match="too large"):
             sb.get("huge")()
+        with pytest.raises(StudentCodeError, match="cannot be sent back.*too large"):
+            sb.get("long_text")()
         with pytest.raises(StudentCodeError, match="nested deeper"):
             sb.get("loop")()
         text = sb.get("odd_text")()
@@ -752,3 +802,42 @@ time.sleep(600)
     while _processes_with(f"sleep {marker}") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _processes_with(f"sleep {marker}") and not os.path.exists(log)
+
+
+def test_a_cell_too_large_to_send_fails_alone(tmp_path):
+    path = notebook(tmp_path, "a = 1", "x = '" + "y" * (5 * 2**20) + "'", "b = 2")
+    with Sandbox(path, limits=FAST) as sb:
+        results = sb.run_cells()
+        assert [r.status for r in results] == [CellStatus.OK, CellStatus.ERROR, CellStatus.OK]
+        assert "longer than 4 MB" in results[1].message
+        assert sb.get("b") == 2
+
+
+def test_an_older_bubblewrap_still_sandboxes_and_says_what_it_cannot_cap(tmp_path, monkeypatch):
+    from gradcheck_edu.sandbox import launch
+
+    # bubblewrap 0.4 (Ubuntu 20.04): no --disable-userns, --size or --perms
+    monkeypatch.setattr(launch, "_options", lambda exe: frozenset({"--unshare-all"}))
+    cmd = launch.command(Isolation.BWRAP, FAST, 5, "sub.ipynb", (3, 4))
+    assert "--size" not in cmd and "--disable-userns" not in cmd and "--perms" not in cmd
+    with Sandbox(notebook(tmp_path, "import os\nhere = os.listdir('.')"), limits=FAST) as sb:
+        assert sb.get("here") == ["sub.ipynb"]
+        assert "disk limit (256 MB, its folder and /tmp): OFF" in sb.protections
+
+
+def test_notebook_syntax_and_otter_cells_run_harmlessly(tmp_path):
+    path = notebook(tmp_path, "import otter\ngrader = otter.Notebook('sub.ipynb')",
+                    "%matplotlib inline\n!pip install something\nimport numpy as np",
+                    "%%time\nx = np.arange(3)\nif x.sum():\n    %time y = 2\n",
+                    "grader.check('q1')\ngrader.check_all()\ngrader.export(pdf=False)",
+                    "display(x)\nz = 1", "hidden = 1")
+    nb = json.loads(path.read_text())
+    nb["cells"][-1]["metadata"]["tags"] = ["otter_ignore"]
+    path.write_text(json.dumps(nb))
+    with Sandbox(path, limits=FAST) as sb:
+        results = sb.run_cells()
+        assert [r.ok for r in results] == [True] * 5, [r.message for r in results]
+        assert sb.get("x").tolist() == [0, 1, 2] and sb.get("z") == 1
+        assert "array([0, 1, 2])" in sb.student_output
+        with pytest.raises(StudentCodeError, match="hidden is not defined in the notebook"):
+            sb.get("hidden")

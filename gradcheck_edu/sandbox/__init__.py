@@ -12,15 +12,26 @@
         sb.protections; sb.student_output
 
 The modules: :mod:`~.launch` (the bubblewrap command line, :class:`Limits`, :class:`Isolation`),
-:mod:`~.runner` (the program in the sandbox), :mod:`~.protocol` (frames of JSON and ``.npy``;
-nothing is ever unpickled), :mod:`~.cells` (the notebook's code cells, :class:`CellResult`),
+:mod:`~.runner` (the program in the sandbox), :mod:`~.protocol` (frames of JSON and raw array
+bytes; nothing is ever unpickled), :mod:`~.cells` (the notebook's code cells,
+:class:`CellResult`), :mod:`~.process` (one child process: start, deadline, kill),
 :mod:`~.remote` (:class:`Remote`: calls, attributes, mirrored ``params``/``grads``) and
 :mod:`~.proxy` (:class:`Sandbox`: limits, kill and restart).
 
-Status: runs cells, gets names, calls Remote classes/functions/methods with arrays, mirrors
-``params``/``grads`` both ways, deep-copies remote objects (``grade_layer`` works on a Remote),
-kills and restarts on a cell or call past its limit, a crash, ``os._exit`` or garbage on the
-channel (re-running the cells that had succeeded).
+What it guarantees (each tested in ``tests/test_sandbox.py``): the child sees only ``/usr``
+(and the loader's and fontconfig's files in ``/etc``), the Python install and the
+``gradcheck_edu`` package (read-only) and a fresh working folder holding the submission (not
+the repository, the autograder, the other submissions, the grader's ``/proc`` or environment);
+no network; its own pid namespace (nothing it starts outlives it, nor the grader); limits on
+each cell, each call, the whole submission, the address space, file sizes, disk and (when not
+root) processes. A cell or call past its limit, a crash, ``os._exit`` or garbage on the channel
+kills the sandbox, raises :class:`StudentCodeError` naming what happened, and the next request
+starts a fresh one that re-runs the cells that had succeeded; memory exhaustion is a
+``StudentCodeError`` with status ``MEMORY``, and ``SystemExit``/``KeyboardInterrupt`` are
+errors of the call that raised them. Only data comes back: anything else is a :class:`Remote`
+handle. Warnings raised in a call are raised again in the grading process (module
+``sandbox``). Use a Sandbox from one thread at a time (bubblewrap dies with the thread that
+started it).
 """
 
 from .cells import CellResult, CellStatus

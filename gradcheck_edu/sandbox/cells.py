@@ -21,6 +21,8 @@ __all__ = ["Cell", "CellResult", "CellStatus", "read_cells", "defined_names", "c
 _SKIP_TAGS = {"otter_ignore", "skip-execution"}
 _MAGIC = re.compile(r"^(\s*)[%!]")
 _MAX_CELLS = 2000
+_MAX_NOTEBOOK = 64 * 2**20  # bytes of the file (outputs included)
+_MAX_SOURCE = 4 * 2**20  # characters of one cell
 
 
 class CellStatus(enum.Enum):
@@ -125,6 +127,8 @@ def read_cells(path: str | Path) -> list[Cell]:
     """The code cells of a notebook file, ready to run; ``ValueError`` if it is no notebook."""
     path = Path(path)
     try:
+        if path.stat().st_size > _MAX_NOTEBOOK:
+            raise ValueError(f"it is larger than {_MAX_NOTEBOOK >> 20} MB")
         nb = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise ValueError(f"{path.name} is not a notebook (JSON .ipynb): {err}") from None
@@ -144,6 +148,8 @@ def read_cells(path: str | Path) -> list[Cell]:
             source = "".join(s for s in source if isinstance(s, str))
         if not isinstance(source, str) or not source.strip():
             continue
+        if len(source) > _MAX_SOURCE:  # it could not even be sent: a cell that fails, said so
+            source = f"raise SyntaxError('this cell is longer than {_MAX_SOURCE >> 20} MB')"
         source = _inert(source)
         out.append(Cell(index, source, defined_names(source), _label(index, source)))
     return out

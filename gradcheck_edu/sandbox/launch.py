@@ -94,7 +94,7 @@ def bwrap_status() -> tuple[bool, str]:
     if exe is None:
         return False, ("bubblewrap is not installed: apt-get install bubblewrap (Debian/Ubuntu), "
                        "dnf install bubblewrap (Fedora)")
-    probe = [exe, *_namespace_args(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+    probe = [exe, *_namespace_args(exe), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
              "true"]
     try:
         done = subprocess.run(probe, capture_output=True, text=True, timeout=20)
@@ -108,9 +108,28 @@ def bwrap_status() -> tuple[bool, str]:
     return True, exe
 
 
-def _namespace_args() -> list[str]:
-    return ["--unshare-all", "--unshare-user", "--disable-userns", "--uid", "65534",
-            "--gid", "65534", "--die-with-parent", "--new-session"]
+@functools.lru_cache(maxsize=4)
+def _options(exe: str) -> frozenset[str]:
+    """The options this bubblewrap knows (older ones lack --disable-userns, --size, --perms)."""
+    try:
+        out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    return frozenset(w for w in (out.stdout + out.stderr).split() if w.startswith("--"))
+
+
+def _namespace_args(exe: str) -> list[str]:
+    extra = ["--disable-userns"] if "--disable-userns" in _options(exe) else []
+    return ["--unshare-all", "--unshare-user", *extra, "--uid", "65534", "--gid", "65534",
+            "--die-with-parent", "--new-session"]
+
+
+def _tmpfs(exe: str, path: str, size: int) -> list[str]:
+    """A fresh tmpfs of at most ``size`` bytes (unbounded with a bubblewrap before 0.6)."""
+    known = _options(exe)
+    args = ["--perms", "0755"] if "--perms" in known and path != "/tmp" else []
+    args += ["--size", str(size)] if "--size" in known else []
+    return args + ["--tmpfs", path]
 
 
 def _python_binds() -> list[str]:
@@ -190,12 +209,13 @@ def command(isolation: Isolation, limits: Limits, notebook_fd: int | None, noteb
         raise SandboxUnavailable(exe)
     if "/" in notebook_name or notebook_name in ("", ".", ".."):
         raise ValueError(f"not a file name: {notebook_name!r}")
-    size = str(int(limits.disk_mb * mb))
-    args = [exe, *_namespace_args(), *_system_binds(), *_python_binds(),
-            "--ro-bind", str(_PACKAGE), f"{PACKAGE_ROOT}/gradcheck_edu",
-            "--proc", "/proc", "--dev", "/dev",
-            "--size", size, "--tmpfs", "/tmp", *_font_cache_binds(),
-            "--perms", "0755", "--size", size, "--tmpfs", HOME]
+    size = int(limits.disk_mb * mb)
+    # the fresh folders first: a Python installed under /tmp (CI's throw-away venv) is bound
+    # on top of the sandbox's own /tmp, not hidden by it
+    args = [exe, *_namespace_args(exe), "--proc", "/proc", "--dev", "/dev",
+            *_tmpfs(exe, "/tmp", size), *_tmpfs(exe, HOME, size),
+            *_system_binds(), *_python_binds(),
+            "--ro-bind", str(_PACKAGE), f"{PACKAGE_ROOT}/gradcheck_edu", *_font_cache_binds()]
     if notebook_fd is not None:
         args += ["--file", str(notebook_fd), f"{HOME}/{notebook_name}"]
     args += ["--chdir", HOME, "--clearenv"]
@@ -208,6 +228,8 @@ def protections(isolation: Isolation, limits: Limits) -> tuple[str, ...]:
     """What protects the grader from a submission, one line each, ``on`` or ``OFF``."""
     on = isolation is Isolation.BWRAP
     state = "on" if on else "OFF"
+    exe = _bwrap() if on else None
+    sized = exe is not None and "--size" in _options(exe)
     return (
         "grade decided outside the student's process: on",
         f"filesystem isolation (only the submission, the Python install read-only): {state}",
@@ -216,5 +238,6 @@ def protections(isolation: Isolation, limits: Limits) -> tuple[str, ...]:
         f"time limits ({limits.cell_seconds:g} s a cell, {limits.call_seconds:g} s a call, "
         f"{limits.submission_seconds:g} s a submission): on",
         f"memory limit ({limits.memory_mb} MB): on",
+        f"disk limit ({limits.disk_mb:g} MB, its folder and /tmp): {'on' if sized else 'OFF'}",
         f"sandbox: {'bubblewrap' if on else 'NONE (unsafe: --unsafe-no-sandbox)'}",
     )

@@ -58,8 +58,10 @@ class Child:
             for fd in (to_child[0], from_child[1], nb_fd, out_fd):
                 os.close(fd)
         self.fd_in, self.fd_out = from_child[0], to_child[1]
+        os.set_blocking(self.fd_out, False)  # a child that stops reading cannot block us
         # a Child dropped without kill() (a Sandbox never closed) still takes its processes
-        self._finalizer = weakref.finalize(self, _kill_group, self.proc)
+        self.namespace = isolation is launch.Isolation.BWRAP
+        self._finalizer = weakref.finalize(self, _kill_group, self.proc, self.namespace)
         try:
             header, _ = protocol.recv(self.fd_in, time.monotonic() + START_SECONDS)
             if header.get("op") != "ready":
@@ -75,7 +77,7 @@ class Child:
                  ) -> tuple[dict, list[bytes]]:
         """Send a request, read its reply. Raises TimeoutError, EOFError/OSError (the process
         is gone) or :class:`~.protocol.ProtocolError` (a reply that is not one)."""
-        protocol.send(self.fd_out, header, blobs)
+        protocol.send(self.fd_out, header, blobs, deadline)
         reply, reply_blobs = protocol.recv(self.fd_in, deadline)
         if reply.get("id") != header.get("id") or type(reply.get("ok")) is not bool:
             raise protocol.ProtocolError("a reply to no request")
@@ -95,7 +97,7 @@ class Child:
         proc, self.proc = self.proc, None
         if proc is not None:
             self._finalizer.detach()
-            _kill_group(proc)
+            _kill_group(proc, self.namespace)
         for fd in (self.fd_in, self.fd_out):
             try:
                 os.close(fd)
@@ -107,8 +109,28 @@ class Child:
             self.workdir = None
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL to bubblewrap's process group, then reap it (its pid namespace dies with it)."""
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _kill_group(proc: subprocess.Popen, namespace: bool) -> None:
+    """Kill the sandbox: first bubblewrap's child (the init of its pid namespace, so that the
+    kernel kills everything in it and bubblewrap reaps it: no zombie is left to the system's
+    init), then bubblewrap's process group, then reap bubblewrap. Without a namespace: the
+    runner's children, then its process group."""
+    for child in _children(proc.pid):
+        try:
+            os.kill(child, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    if namespace:
+        try:
+            proc.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            pass
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

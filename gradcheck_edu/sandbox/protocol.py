@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import select
 import struct
@@ -57,8 +58,12 @@ class ProtocolError(Exception):
 
 # --- frames -----------------------------------------------------------------------------------
 
-def send(fd: int, header: dict, blobs: list[bytes]) -> None:
-    """Write one frame to the file descriptor ``fd`` (blocking)."""
+def send(fd: int, header: dict, blobs: list[bytes], deadline: float | None = None) -> None:
+    """Write one frame to the file descriptor ``fd``.
+
+    With a ``deadline`` (a ``time.monotonic()`` value; ``fd`` then non-blocking) a reader that
+    stops reading makes it raise ``TimeoutError`` instead of blocking for ever.
+    """
     header = dict(header, blobs=[len(b) for b in blobs])
     head = json.dumps(header, separators=(",", ":")).encode()
     payload = sum(len(b) for b in blobs)
@@ -68,21 +73,36 @@ def send(fd: int, header: dict, blobs: list[bytes]) -> None:
     data = b"".join([_PREFIX.pack(MAGIC, len(head), payload), head, *blobs])
     view = memoryview(data)
     while view:
-        n = os.write(fd, view)
+        if deadline is not None:
+            _wait(fd, select.POLLOUT, deadline)
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            continue
         view = view[n:]
+
+
+def _wait(fd: int, event: int, deadline: float) -> None:
+    """Until ``fd`` is ready (or closed at the other end); TimeoutError past ``deadline``."""
+    poller = select.poll()
+    poller.register(fd, event)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        if poller.poll(max(1, int(left * 1000))):
+            return
 
 
 def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
     chunks, got = [], 0
     while got < n:
         if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                raise TimeoutError
-        chunk = os.read(fd, min(n - got, 1 << 24))
+            _wait(fd, select.POLLIN, deadline)
+        try:
+            chunk = os.read(fd, min(n - got, 1 << 24))
+        except BlockingIOError:
+            continue
         if not chunk:
             raise EOFError
         chunks.append(chunk)
@@ -145,6 +165,13 @@ def encode(value: Any, blobs: list[bytes], other: Callable[[Any], dict] | None =
     not data, may return a plain equivalent (a tuple for a namedtuple) to send instead.
     """
 
+    size = [sum(len(b) for b in blobs)]
+
+    def blob(data_bytes: int) -> None:  # checked before an array is copied into a blob
+        size[0] += data_bytes
+        if size[0] > MAX_PAYLOAD:
+            raise ProtocolError(f"message too large (more than {MAX_PAYLOAD} bytes of arrays)")
+
     def walk(value: Any, depth: int) -> Any:
         t = type(value)
         if t in _SCALARS:
@@ -160,9 +187,11 @@ def encode(value: Any, blobs: list[bytes], other: Callable[[Any], dict] | None =
         if t is complex:
             return {"$": "complex", "v": [value.real, value.imag]}
         if t is bytes:
+            blob(len(value))
             blobs.append(value)
             return {"$": "bytes", "i": len(blobs) - 1}
         if _is_plain_array(value) or _is_numpy_scalar(value):
+            blob(value.nbytes)
             raw, meta = _raw(value)
             blobs.append(raw)
             return {"$": "nd" if t is np.ndarray else "np", "i": len(blobs) - 1, **meta}
@@ -190,7 +219,7 @@ def _load_array(node: dict, blobs: list[bytes]) -> np.ndarray:
         raise ProtocolError("an array without a valid dtype and shape")
     dt = _dtype(dtype)
     blob = blobs[node["i"]]
-    if len(blob) != int(np.prod(shape, dtype=np.int64)) * dt.itemsize:
+    if len(blob) != math.prod(shape) * dt.itemsize:
         raise ProtocolError("an array whose bytes do not match its shape")
     return np.frombuffer(blob, dtype=dt).reshape(shape).copy()
 

@@ -155,6 +155,10 @@ class Sandbox:
         """
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"not a name: {name!r}")
+        with self._lock:
+            return self._get(name)
+
+    def _get(self, name: str) -> Any:
         self.run_cells()
         try:
             return self._value(self._request({"op": "get", "name": name}, [],
@@ -244,7 +248,12 @@ class Sandbox:
 
     def _value(self, reply: tuple[dict, list[bytes]], origin: str | None = None) -> Any:
         header, blobs = reply
-        value = protocol.decode(header.get("value"), blobs, self._incoming)
+        try:
+            value = protocol.decode(header.get("value"), blobs, self._incoming)
+        except protocol.ProtocolError as err:  # a forged reply: the channel cannot be trusted
+            message = f"the sandbox sent a value that is not data ({err})"
+            self._lose(CellStatus.CRASHED, message)
+            raise StudentCodeError(CellStatus.CRASHED, message) from None
         if origin is not None and isinstance(value, Remote):
             object.__setattr__(value, "_r_origin", origin)
             object.__setattr__(value, "_r_label", origin)

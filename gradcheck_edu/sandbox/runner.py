@@ -91,6 +91,7 @@ class Server:
         self.objects: dict[int, Any] = {}
         self.ids: dict[int, int] = {}  # id(obj) -> handle, while the object is in the table
         self.next_id = 1
+        self.last_id: Any = None
 
     # values <-> JSON
     def handle(self, value: Any) -> dict:
@@ -132,6 +133,7 @@ class Server:
         self.protocol.send(self.fd_out, header, blobs)
 
     def answer(self, header: dict, blobs: list[bytes]) -> None:
+        self.last_id = header.get("id")
         out: list[bytes] = []
         target, result, error, before, caught = None, {}, None, {}, []
         try:
