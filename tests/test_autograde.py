@@ -163,3 +163,16 @@ def test_without_the_sandbox_every_result_says_so(built, tmp_path):
     result = json.loads(proc.stdout)
     assert result["total"] == 36
     assert any(p.endswith(": OFF") for p in result["protections"]), result["protections"]
+
+
+def test_unanswered_names_are_read_without_running_the_notebook(tmp_path):
+    from gradcheck_edu.autograde.runtests import unanswered_names
+
+    cells = ["def f(x):\n    '''doc'''\n    ...", "g = ...\nh = 1", "def k():\n    return 1",
+             "import os\nos._exit(1)", "def broken(:", "h = ..."]
+    nb = {"cells": [{"cell_type": "code", "source": c, "metadata": {}} for c in cells]}
+    path = tmp_path / "sub.ipynb"
+    path.write_text(json.dumps(nb))
+    assert unanswered_names(path) == {"f", "g", "h"}
+    path.write_text("not json")
+    assert unanswered_names(path) == set()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .layers import NOT_ANSWERED
-from .runtests import Autograder, TestBinder, run_question
+from .runtests import Autograder, TestBinder, run_question, unanswered_names
 
 __all__ = ["GradeOptions", "grade_submission", "grade_many", "gradebook_csv", "silenced",
            "student_id_of"]
@@ -97,7 +97,8 @@ def grade_submission(path: str | Path, autograder: Autograder, options: GradeOpt
     questions = {}
     with Sandbox(str(path), **options.sandbox_arguments()) as sb:
         sb.run_cells()
-        binder = TestBinder(autograder, student_id, sb.get, (StudentCodeError,), _kind_of)
+        binder = TestBinder(autograder, student_id, sb.get, (StudentCodeError,), _kind_of,
+                            unanswered_names(path))
         for q in autograder.questions:
             questions[q.name] = run_question(q, binder, contextlib.nullcontext)
         protections = list(sb.protections)

@@ -19,6 +19,7 @@ Never a test's source or traceback.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import hmac
 import inspect
@@ -33,7 +34,7 @@ from ..feedback import unanswered
 from .layers import NOT_ANSWERED, RowFailed
 
 __all__ = ["Case", "Question", "Autograder", "seed_for", "run_question", "TestBinder",
-           "assignment_name"]
+           "assignment_name", "unanswered_names"]
 
 
 @dataclass
@@ -155,6 +156,43 @@ def assignment_name(notebook: str | Path) -> str:
     return name
 
 
+def unanswered_names(notebook: str | Path, max_bytes: int = 2**22) -> set[str]:
+    """The top-level names a notebook leaves as the student version gave them: a function
+    whose body is only ``...`` (and a docstring), a name assigned ``...``. Read with ``ast``,
+    never run; an unreadable cell contributes nothing."""
+    found: set[str] = set()
+    try:
+        path = Path(notebook)
+        if path.stat().st_size > max_bytes:
+            return found
+        cells = json.loads(path.read_text())["cells"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return found
+    for cell in cells if isinstance(cells, list) else []:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        src = cell.get("source", "")
+        src = "".join(src) if isinstance(src, list) else str(src)
+        try:
+            tree = ast.parse(src)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = [b for b in node.body if not (isinstance(b, ast.Expr) and isinstance(
+                    b.value, ast.Constant) and isinstance(b.value.value, str))]
+                ellipsis = all(isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)
+                               and b.value.value is Ellipsis for b in body)
+                (found.add if ellipsis else found.discard)(node.name)
+            elif isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        (found.discard if not (isinstance(node.value, ast.Constant) and
+                                               node.value.value is Ellipsis) else found.add)(
+                            target.id)
+    return found
+
+
 def _read_files(path: Path) -> dict[str, bytes]:
     """The test files, reference, secret and config of an autograder zip or unpacked folder."""
     wanted = ("tests/", "reference.py", "secret", "otter_config.json")
@@ -184,8 +222,9 @@ class TestBinder:
     """
 
     def __init__(self, autograder: Autograder, student_id: str, get: Callable[[str], Any],
-                 errors: tuple[type[BaseException], ...], kind_of: Callable[[Any], str]):
-        self.autograder, self.student_id = autograder, student_id
+                 errors: tuple[type[BaseException], ...], kind_of: Callable[[Any], str],
+                 unanswered: set[str] = frozenset()):
+        self.autograder, self.student_id, self.unanswered = autograder, student_id, unanswered
         self._get, self.errors, self.kind_of = get, errors, kind_of
         self._cache: dict[str, Any] = {}
 
@@ -210,7 +249,8 @@ class TestBinder:
                 kwargs[p] = self.autograder.reference(p[4:])
             else:
                 kwargs[p] = self.student(p)
-                missing = missing or (unanswered(kwargs[p]) and not callable(kwargs[p]))
+                missing = missing or p in self.unanswered or (
+                    unanswered(kwargs[p]) and not callable(kwargs[p]))
         return kwargs, missing
 
 
