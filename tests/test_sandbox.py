@@ -643,6 +643,17 @@ def apply(f, x):
         a, b = Affine(4, 3), Affine(3, 2, seed=1)
         net = Net([a, b])  # remote objects go back in by handle
         np.testing.assert_array_equal(net.forward(x), b.forward(a.forward(x)))
+        # the mirrors of every object are kept in step, not only those of the one called
+        first = net.layers[0]
+        W, before = first.params["W"], net.forward(x)
+        W[0, 0] += 1.0
+        after = net.forward(x)  # a call on net sees the change made through its layer
+        assert not np.array_equal(before, after)
+        np.testing.assert_array_equal(after, b.forward(a.forward(x)))  # a is that layer
+        a.params["W"][0, 0] -= 1.0  # and a second handle on the same object gets it back
+        np.testing.assert_array_equal(net.forward(x), before)
+        np.testing.assert_array_equal(first.params["W"], a.params["W"])
+        assert first.params["W"] is W
         assert len(net) == 2 and type(net[0]).__name__ == "Affine"
         assert [type(layer).__name__ for layer in net] == ["Affine", "Affine"]
         assert net.name == "net"

@@ -13,6 +13,7 @@ objects of the dead process raise, names found by :meth:`Sandbox.get` are found 
 from __future__ import annotations
 
 import builtins
+import copy
 import os
 import tempfile
 import threading
@@ -101,6 +102,7 @@ class Sandbox:
         self._deadline: float | None = None
         self._next_id = 0
         self._replaying = False
+        self._mirrored: weakref.WeakSet[Remote] = weakref.WeakSet()  # remotes with mirrors
         self._lock = threading.RLock()
         fd, self._log = tempfile.mkstemp(prefix="gradcheck-sandbox-", suffix=".log")
         os.close(fd)
@@ -191,7 +193,10 @@ class Sandbox:
             method = RemoteMethod(remote, name)
             remote._r_methods[name] = method
             return method
-        return remote._r_mirror(name, self._value(reply))
+        value = remote._r_mirror(name, self._value(reply))
+        if remote._r_mirrors:
+            self._mirrored.add(remote)
+        return value
 
     def remote_call(self, remote: Remote, method: str | None, args: tuple, kwargs: dict) -> Any:
         what = f"{remote._r_label}.{method}" if method else f"{remote._r_label}(...)"
@@ -208,9 +213,7 @@ class Sandbox:
             header = dict(header, h=remote._r_id)
             for key, value in values.items():
                 header[key] = protocol.encode(value, blobs, self._outgoing)
-            header["push"] = {a: protocol.encode(m, blobs) for a, m in remote._r_sync_out().items()}
-            header["pull"] = list(remote._r_mirrors)
-            reply = self._request(header, blobs, self.limits.call_seconds, what, remote)
+            reply = self._request(header, blobs, self.limits.call_seconds, what)
             return reply if raw else self._value(reply)
 
     # --- internals -----------------------------------------------------------------------------
@@ -269,8 +272,39 @@ class Sandbox:
             return CellResult(cell.index, cell.defines, err.status, message)
         return CellResult(cell.index, cell.defines, CellStatus.OK)
 
-    def _request(self, header: dict, blobs: list[bytes], seconds: float, what: str,
-                 remote: Remote | None = None) -> tuple[dict, list[bytes]]:
+    def _mirrors_out(self, header: dict, blobs: list[bytes]) -> dict[str, list[Remote]]:
+        """Every live remote object's mirrors: the changed ones pushed, all of them pulled."""
+        live: dict[str, list[Remote]] = {}
+        push: dict[str, dict] = {}
+        pull: dict[str, set] = {}
+        for r in list(self._mirrored):
+            if r._r_generation == self._generation and r._r_mirrors:
+                live.setdefault(str(r._r_id), []).append(r)
+        for key, remotes in live.items():
+            for r in remotes:
+                dirty = r._r_sync_out()
+                if dirty:
+                    push.setdefault(key, {}).update(
+                        {a: protocol.encode(m, blobs) for a, m in dirty.items()})
+                    for twin in remotes:  # another handle on the same object: told here
+                        if twin is not r:
+                            twin._r_sync_in({a: copy.deepcopy(m) for a, m in dirty.items()})
+                pull.setdefault(key, set()).update(r._r_mirrors)
+        header["push"], header["pull"] = push, {k: sorted(v) for k, v in pull.items()}
+        return live
+
+    def _mirrors_in(self, pulled: Any, blobs: list[bytes], live: dict[str, list[Remote]]) -> None:
+        """The mirrors the request changed in the sandbox, updated here in place."""
+        for key, attrs in (pulled.items() if type(pulled) is dict else ()):
+            if key not in live or type(attrs) is not dict:
+                continue
+            values = {a: protocol.decode(v, blobs, self._incoming) for a, v in attrs.items()
+                      if type(a) is str}
+            for r in live[key]:
+                r._r_sync_in(values)
+
+    def _request(self, header: dict, blobs: list[bytes], seconds: float, what: str
+                 ) -> tuple[dict, list[bytes]]:
         if self._closed:
             raise RuntimeError("the sandbox is closed")
         if self._deadline is not None and self._deadline <= time.monotonic():
@@ -283,8 +317,10 @@ class Sandbox:
         header["id"] = self._next_id
         limit_is_submission = budget < seconds
         deadline = time.monotonic() + min(seconds, budget)
+        live = self._mirrors_out(header, blobs)
         try:
             reply, reply_blobs = self._child.exchange(header, blobs, deadline)
+            self._mirrors_in(reply.get("pulled"), reply_blobs, live)
         except TimeoutError:
             message = (self._over_budget(what) if limit_is_submission else
                        f"{what} ran past the {seconds:g} s limit")
@@ -301,13 +337,6 @@ class Sandbox:
         except BaseException:  # Ctrl-C here: a reply may still be on its way, so start afresh
             self._lose(CellStatus.CRASHED, f"grading was interrupted while running {what}")
             raise
-        pulled = reply.get("pulled")
-        if remote is not None and type(pulled) is dict and pulled:
-            try:
-                remote._r_sync_in({k: protocol.decode(v, reply_blobs, self._incoming)
-                                   for k, v in pulled.items() if type(k) is str})
-            except protocol.ProtocolError:
-                remote._r_mirrors.clear()
         _rewarn(reply.get("warnings"))
         if not reply["ok"]:
             raise self._student_error(reply.get("error"), what)

@@ -98,8 +98,12 @@ class Remote:
 
     # --- what the sandbox uses --------------------------------------------------------------
     def _r_sync_out(self) -> dict:
-        """The mirrors that changed locally since the last synchronisation."""
-        return {a: m for a, (m, snap) in self._r_mirrors.items() if changed(m, snap)}
+        """The mirrors that changed locally since the last synchronisation (which, about to be
+        sent, count as synchronised from now on)."""
+        dirty = {a: entry[0] for a, entry in self._r_mirrors.items() if changed(*entry)}
+        for a, m in dirty.items():
+            self._r_mirrors[a][1] = _snapshot(m)
+        return dirty
 
     def _r_sync_in(self, pulled: dict) -> None:
         for attr, value in pulled.items():

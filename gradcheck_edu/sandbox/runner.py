@@ -133,15 +133,20 @@ class Server:
         self.protocol.send(self.fd_out, header, blobs)
 
     def answer(self, header: dict, blobs: list[bytes]) -> None:
+        """One request: the mirrors pushed in, the operation, the changed mirrors pulled out.
+
+        ``push``: {handle: {attr: value}}, the grading side's mirrors that changed there;
+        ``pull``: {handle: [attr, ...]}, every mirror it holds. Of these, the reply carries
+        those the operation changed (compared byte for byte), even when it failed.
+        """
         self.last_id = header.get("id")
         out: list[bytes] = []
         target, result, error, before, caught = None, {}, None, {}, []
         try:
+            self.push(header.get("push"), blobs)
+            before = self.fingerprints(header.get("pull"))
             if "h" in header:
                 target = self.lookup({"id": header["h"]})
-                self.push(target, header.get("push") or {}, blobs)
-                before = {a: _fingerprint(getattr(target, a, None))
-                          for a in header.get("pull") or [] if isinstance(a, str)}
             if header.get("op") == "exec":  # a cell's warnings go to its output, as in Jupyter
                 result = self.dispatch(header, target, blobs, out)
             else:  # a call's come back with the reply, for the grading side's feedback
@@ -151,15 +156,11 @@ class Server:
         except BaseException as err:  # noqa: BLE001  student code: any exception is a reply
             error, out = describe(err), []
             del err
-        pulled: dict = {}
-        if target is not None and header.get("pull"):
-            mark = len(out)
-            try:
-                changed = [a for a, fp in before.items()
-                           if fp is None or _fingerprint(getattr(target, a, None)) != fp]
-                pulled = self.pull(target, changed, out)
-            except BaseException:  # noqa: BLE001  a property that raises: no mirror update
-                pulled, out = {}, out[:mark]
+        mark = len(out)
+        try:
+            pulled = self.pull(before, out)
+        except BaseException:  # noqa: BLE001  a property that raises: no mirror update
+            pulled, out = {}, out[:mark]
         _flush()
         reply = {"id": header.get("id"), "ok": error is None, "pulled": pulled,
                  "warnings": [[_text(getattr(w.category, "__name__", "Warning"))[:100],
@@ -172,38 +173,54 @@ class Server:
                 "type": "ValueError", "message": f"the value cannot be sent back: {err}",
                 "traceback": "", "memory": False}}, [])
 
-    def push(self, target: Any, push: dict, blobs: list[bytes]) -> None:
-        """Copy the grading side's mirrors (``layer.params`` ...) into the object, in place."""
+    def objects_of(self, per_handle: Any) -> list[tuple[str, Any, Any]]:
+        """(handle key, object, its entry) for each known handle of a ``push``/``pull``."""
+        if type(per_handle) is not dict:
+            return []
+        found = []
+        for key, entry in per_handle.items():
+            h = int(key) if isinstance(key, str) and key.isdigit() else None
+            if h in self.objects:
+                found.append((key, self.objects[h], entry))
+        return found
+
+    def push(self, push: Any, blobs: list[bytes]) -> None:
+        """Copy the grading side's mirrors (``layer.params`` ...) into the objects, in place."""
         import numpy as np
 
-        for attr, tree in push.items():
-            value = self.decode(tree, blobs)
-            current = getattr(target, attr, None)
-            if isinstance(value, dict) and isinstance(current, dict):
-                for k in [k for k in current if k not in value]:
-                    del current[k]
-                for k, v in value.items():
-                    old = current.get(k)
-                    if (isinstance(v, np.ndarray) and type(old) is np.ndarray
-                            and old.shape == v.shape and old.dtype == v.dtype
-                            and old.flags.writeable):
-                        np.copyto(old, v)
-                    else:
-                        current[k] = v
-            elif (isinstance(value, np.ndarray) and type(current) is np.ndarray
-                  and current.shape == value.shape and current.dtype == value.dtype
-                  and current.flags.writeable):
-                np.copyto(current, value)
-            else:
-                setattr(target, attr, value)
+        for _, target, attrs in self.objects_of(push):
+            for attr, tree in (attrs.items() if type(attrs) is dict else ()):
+                value = self.decode(tree, blobs)
+                current = getattr(target, str(attr), None)
+                if isinstance(value, dict) and isinstance(current, dict):
+                    for k in [k for k in current if k not in value]:
+                        del current[k]
+                    for k, v in value.items():
+                        old = current.get(k)
+                        if (isinstance(v, np.ndarray) and type(old) is np.ndarray
+                                and old.shape == v.shape and old.dtype == v.dtype
+                                and old.flags.writeable):
+                            np.copyto(old, v)
+                        else:
+                            current[k] = v
+                elif (isinstance(value, np.ndarray) and type(current) is np.ndarray
+                      and current.shape == value.shape and current.dtype == value.dtype
+                      and current.flags.writeable):
+                    np.copyto(current, value)
+                else:
+                    setattr(target, str(attr), value)
 
-    def pull(self, target: Any, attrs: list, out: list[bytes]) -> dict:
-        if target is None:
-            return {}
-        pulled = {}
-        for attr in attrs:
-            if isinstance(attr, str):
-                pulled[attr] = self.encode(getattr(target, attr, None), out)
+    def fingerprints(self, pull: Any) -> list[tuple[str, Any, str, Any]]:
+        return [(key, target, attr, _fingerprint(getattr(target, attr, None)))
+                for key, target, attrs in self.objects_of(pull)
+                for attr in (attrs if type(attrs) is list else ()) if isinstance(attr, str)]
+
+    def pull(self, before: list, out: list[bytes]) -> dict:
+        pulled: dict = {}
+        for key, target, attr, fp in before:
+            value = getattr(target, attr, None)
+            if fp is None or _fingerprint(value) != fp:
+                pulled.setdefault(key, {})[attr] = self.encode(value, out)
         return pulled
 
     def dispatch(self, header: dict, target: Any, blobs: list[bytes], out: list[bytes]) -> dict:
