@@ -34,7 +34,6 @@ class CellStatus(enum.Enum):
     TIMEOUT = "timeout"
     CRASHED = "crashed"
     MEMORY = "memory"
-    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)

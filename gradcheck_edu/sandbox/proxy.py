@@ -13,7 +13,6 @@ objects of the dead process raise, names found by :meth:`Sandbox.get` are found 
 from __future__ import annotations
 
 import builtins
-import copy
 import os
 import tempfile
 import threading
@@ -26,7 +25,7 @@ from typing import Any
 from . import launch, protocol
 from .cells import CellResult, CellStatus, read_cells
 from .process import Child, death
-from .remote import Remote, RemoteMethod, remote_class
+from .remote import Remote, RemoteMethod, mirrors_in, mirrors_out, remote_class
 
 __all__ = ["Sandbox", "StudentCodeError"]
 
@@ -272,37 +271,6 @@ class Sandbox:
             return CellResult(cell.index, cell.defines, err.status, message)
         return CellResult(cell.index, cell.defines, CellStatus.OK)
 
-    def _mirrors_out(self, header: dict, blobs: list[bytes]) -> dict[str, list[Remote]]:
-        """Every live remote object's mirrors: the changed ones pushed, all of them pulled."""
-        live: dict[str, list[Remote]] = {}
-        push: dict[str, dict] = {}
-        pull: dict[str, set] = {}
-        for r in list(self._mirrored):
-            if r._r_generation == self._generation and r._r_mirrors:
-                live.setdefault(str(r._r_id), []).append(r)
-        for key, remotes in live.items():
-            for r in remotes:
-                dirty = r._r_sync_out()
-                if dirty:
-                    push.setdefault(key, {}).update(
-                        {a: protocol.encode(m, blobs) for a, m in dirty.items()})
-                    for twin in remotes:  # another handle on the same object: told here
-                        if twin is not r:
-                            twin._r_sync_in({a: copy.deepcopy(m) for a, m in dirty.items()})
-                pull.setdefault(key, set()).update(r._r_mirrors)
-        header["push"], header["pull"] = push, {k: sorted(v) for k, v in pull.items()}
-        return live
-
-    def _mirrors_in(self, pulled: Any, blobs: list[bytes], live: dict[str, list[Remote]]) -> None:
-        """The mirrors the request changed in the sandbox, updated here in place."""
-        for key, attrs in (pulled.items() if type(pulled) is dict else ()):
-            if key not in live or type(attrs) is not dict:
-                continue
-            values = {a: protocol.decode(v, blobs, self._incoming) for a, v in attrs.items()
-                      if type(a) is str}
-            for r in live[key]:
-                r._r_sync_in(values)
-
     def _request(self, header: dict, blobs: list[bytes], seconds: float, what: str
                  ) -> tuple[dict, list[bytes]]:
         if self._closed:
@@ -317,10 +285,11 @@ class Sandbox:
         header["id"] = self._next_id
         limit_is_submission = budget < seconds
         deadline = time.monotonic() + min(seconds, budget)
-        live = self._mirrors_out(header, blobs)
+        live = mirrors_out(self._mirrored, self._generation, header, blobs)
         try:
             reply, reply_blobs = self._child.exchange(header, blobs, deadline)
-            self._mirrors_in(reply.get("pulled"), reply_blobs, live)
+            mirrors_in(reply.get("pulled"), live,
+                       lambda tree: protocol.decode(tree, reply_blobs, self._incoming))
         except TimeoutError:
             message = (self._over_budget(what) if limit_is_submission else
                        f"{what} ran past the {seconds:g} s limit")

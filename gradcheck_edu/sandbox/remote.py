@@ -17,12 +17,16 @@ the mirrors, in place (``np.copyto`` when shape and dtype match, else the dict e
 
 from __future__ import annotations
 
+import copy
 import functools
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
-__all__ = ["Remote", "RemoteMethod", "remote_class", "is_mirrorable"]
+from . import protocol
+
+__all__ = ["Remote", "RemoteMethod", "remote_class", "is_mirrorable", "mirrors_out",
+           "mirrors_in"]
 
 
 def is_mirrorable(value: Any) -> bool:
@@ -204,3 +208,40 @@ def remote_class(type_name: str, is_callable: bool) -> type:
     cls = type(name, (base,), {"__slots__": (), "__module__": "sandbox"})
     cls.__qualname__ = name
     return cls
+
+
+def mirrors_out(remotes: Iterable[Remote], generation: int, header: dict,
+                blobs: list[bytes]) -> dict[str, list[Remote]]:
+    """Put every live remote object's mirrors in a request: ``header["push"]`` the changed ones
+    (handle -> attr -> value), ``header["pull"]`` all of them (handle -> attrs). A change made
+    through one handle is copied here into the other handles on the same object. Returns the
+    live remotes by handle, for :func:`mirrors_in`."""
+    live: dict[str, list[Remote]] = {}
+    for r in list(remotes):
+        if r._r_generation == generation and r._r_mirrors:
+            live.setdefault(str(r._r_id), []).append(r)
+    push: dict[str, dict] = {}
+    pull: dict[str, set] = {}
+    for key, same in live.items():
+        for r in same:
+            dirty = r._r_sync_out()
+            if dirty:
+                push.setdefault(key, {}).update(
+                    {a: protocol.encode(m, blobs) for a, m in dirty.items()})
+                for twin in same:
+                    if twin is not r:
+                        twin._r_sync_in({a: copy.deepcopy(m) for a, m in dirty.items()})
+            pull.setdefault(key, set()).update(r._r_mirrors)
+    header["push"], header["pull"] = push, {k: sorted(v) for k, v in pull.items()}
+    return live
+
+
+def mirrors_in(pulled: Any, live: dict[str, list[Remote]], decode: Callable[[Any], Any]) -> None:
+    """The mirrors a request changed in the sandbox (``pulled``: handle -> attr -> JSON tree),
+    updated here in place; ``decode`` reads a tree (and raises on one that is not data)."""
+    for key, attrs in (pulled.items() if type(pulled) is dict else ()):
+        if key not in live or type(attrs) is not dict:
+            continue
+        values = {a: decode(v) for a, v in attrs.items() if type(a) is str}
+        for r in live[key]:
+            r._r_sync_in(values)
