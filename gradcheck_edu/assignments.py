@@ -5,13 +5,16 @@ written once, in otter-grader's assignment format: solutions between ``# BEGIN S
 ``# END SOLUTION`` (or on lines ending ``# SOLUTION``), tests in ``# BEGIN TESTS`` blocks, some
 ``# HIDDEN``. Run as it is, the source is the notebook with its solutions, and CI executes it.
 ``otter assign`` makes from it the student version (solutions replaced by ``...``, hidden tests
-removed, ``grader.check("q1")`` cells added) and the autograder (a zip with every test); ``otter
-run`` grades a submission with that zip on this machine, without Docker.
+removed, ``grader.check("q1")`` cells added) and the autograder (a zip with every test). To the
+zip, :func:`build` adds ``reference.py`` (the solutions), ``secret`` (the course secret the
+students' inputs are drawn from) and what Gradescope needs; it checks the reference layers
+against finite differences once. Grading never uses ``otter run``: :func:`grade` runs the
+submission in a sandbox and the tests in this process (:mod:`gradcheck_edu.autograde`).
 
 * ``gradcheck-edu assignments build --out DIR``: ``DIR/student/NAME.ipynb`` to hand out and
   ``DIR/autograder/NAME.zip`` to grade with (and ``DIR/autograder/NAME.ipynb``, the solution);
 * ``gradcheck-edu assignments grade SUBMISSION.ipynb [--autograder DIR] [--json]``: points per
-  question and the total.
+  question and row, and the total.
 
 otter-grader is not a runtime dependency: it comes with the ``[course]`` extra (and ``[dev]``).
 """
@@ -19,17 +22,22 @@ otter-grader is not a runtime dependency: it comes with the ``[course]`` extra (
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import json
-import os
+import re
+import secrets
 import shutil
-import sys
 import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["sources", "build", "grade", "assignment_name", "format_grade"]
+from .autograde.runtests import assignment_name
+
+__all__ = ["sources", "build", "grade", "assignment_name", "format_grade", "reference_source",
+           "find_autograder", "notebook_path"]
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_MARK = "# ASSIGNMENT CONFIG"
@@ -106,107 +114,176 @@ def build(out: str | Path, paths: list[str | Path] | None = None) -> dict[str, d
             entry = {"student": out / "student" / f"{name}.ipynb",
                      "autograder": out / "autograder" / f"{name}.zip",
                      "solution": out / "autograder" / f"{name}.ipynb"}
-            shutil.copyfile(dest / "student" / f"{name}.ipynb", entry["student"])
-            shutil.copyfile(zips[0], entry["autograder"])
             shutil.copyfile(dest / "autograder" / f"{name}.ipynb", entry["solution"])
+            _finish_zip(zips[0], entry["autograder"], src, _course_secret(out / "autograder"))
+            check_references(entry["autograder"])
+            _student_version(dest / "student" / f"{name}.ipynb", entry["student"], name,
+                             entry["autograder"])
             built[name] = entry
     return dict(sorted(built.items()))
 
 
-def assignment_name(notebook: str | Path) -> str:
-    """The otter assignment name a notebook carries in its metadata (the source's file stem)."""
-    try:
-        meta = json.loads(Path(notebook).read_text()).get("metadata", {})
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as err:
-        raise ValueError(f"{notebook} is not a notebook (not a JSON object: {err})") from None
-    name = meta.get("otter", {}).get("assignment_name")
-    if not name:
-        raise ValueError(f"{notebook} is not a student version built by 'gradcheck-edu "
-                         "assignments build' (no otter assignment name in its metadata)")
-    return name
-
-
-def _feedback(test_file: Any) -> str:
-    """The failed test cases' messages, without otter's 'Error at line N' and source lines."""
-    if test_file.passed_all:
-        return "all tests passed"
-    parts = []
-    for result in test_file.test_case_results:
-        if result.passed:
-            continue
-        lines = [ln for ln in (result.message or "").strip().splitlines()
-                 if not ln.startswith(("  ", "Error at line", "\N{CROSS MARK}"))]
-        text = "\n".join(lines).strip()
-        if text.startswith("AssertionError: "):
-            text = text[len("AssertionError: "):]
-        parts.append(text or "a test failed")
-    return "\n".join(dict.fromkeys(parts))
-
-
-@contextlib.contextmanager
-def _quiet_fds():
-    """Send file descriptors 1 and 2 to a temporary file (the kernel otter starts writes to them
-    directly); yields the file, whose text is shown if grading fails."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with tempfile.TemporaryFile(mode="w+") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
+def notebook_path(name: str, folder: str | Path = ".") -> str:
+    """The student's copy of assignment ``name`` in ``folder``, under any file name:
+    ``NAME.ipynb`` if it is there, else the one notebook whose metadata names the assignment
+    (a submission renamed ``alice.ipynb`` keeps its ``grader.check`` cells working)."""
+    folder = Path(folder)
+    if (folder / f"{name}.ipynb").is_file():
+        return f"{name}.ipynb"
+    found = []
+    for path in sorted(folder.glob("*.ipynb")):
         try:
-            yield log
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
+            if assignment_name(path) == name:
+                found.append(path.name)
+        except (ValueError, OSError):
+            continue
+    if len(found) != 1:
+        raise FileNotFoundError(f"{'no' if not found else 'more than one'} notebook of the "
+                                f"assignment {name!r} in {folder.resolve()}: keep exactly one "
+                                "copy of it in its folder")
+    return found[0]
 
 
-def grade(submission: str | Path, autograder: str | Path | None = None) -> dict[str, Any]:
-    """Grade one submission with ``otter run`` (no Docker), in this Python environment.
+_INIT = 'grader = otter.Notebook("{name}.ipynb")'
+
+
+def _student_version(student: Path, dest: Path, name: str, zip_path: Path) -> None:
+    """Copy otter's student version: its init cell finds the notebook under any file name, and
+    each public test carries the points the autograder gives it (otter cuts the question's
+    list of points to the first public tests, whichever they are)."""
+    from .autograde.runtests import Autograder
+
+    points = {c.name: c.points for q in Autograder(zip_path).questions for c in q.cases}
+    nb = json.loads(student.read_text())
+    init = _INIT.format(name=name)
+    for cell in nb["cells"]:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "code" and init in text:
+            text = text.replace(init, "from gradcheck_edu.assignments import notebook_path\n"
+                                f'grader = otter.Notebook(notebook_path("{name}"))')
+            cell["source"] = text.splitlines(keepends=True)
+    tests = nb.get("metadata", {}).get("otter", {}).get("tests", {})
+    for q, text in tests.items():
+        cases = re.findall(r"^def (test_\w+)\(", text, flags=re.M)
+        shown = [points[c] for c in cases]
+        tests[q] = re.sub(r"^points = .*$", f"points = {[p if p % 1 else int(p) for p in shown]}",
+                          text, count=1, flags=re.M)
+    dest.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def _course_secret(folder: Path) -> bytes:
+    """The course secret of a build folder: made once (random), kept for later builds."""
+    path = folder / "secret"
+    if not path.is_file():
+        path.write_text(secrets.token_hex(32) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def reference_source(source: str | Path) -> str:
+    """The solutions of an assignment source as a Python module: the imports outside its
+    questions and its answer cells, with the solution markers dropped."""
+    out, region = [], None
+    for cell in json.loads(Path(source).read_text())["cells"]:
+        text = "".join(cell["source"])
+        head = text.strip()
+        if cell["cell_type"] == "raw":
+            for mark in ("SOLUTION", "TESTS", "QUESTION"):
+                if head.startswith(f"# BEGIN {mark}"):
+                    region = mark
+                elif head.startswith(f"# END {mark}"):
+                    region = None
+            continue
+        if cell["cell_type"] != "code":
+            continue
+        if region == "SOLUTION":
+            kept = [re.sub(r"\s*# SOLUTION$", "", ln) for ln in text.splitlines()
+                    if not re.match(r"\s*# (BEGIN|END) SOLUTION", ln)]
+            out.append("\n".join(kept))
+        elif region is None:  # the imports the solutions rely on, and nothing else
+            out += [ln for ln in text.splitlines() if ln.startswith(("import ", "from "))
+                    and not ln.startswith(("import otter", "from otter"))]
+    return "\n\n".join(out) + "\n"
+
+
+def _finish_zip(otter_zip: Path, dest: Path, source: Path, secret: bytes) -> None:
+    """otter's zip, with the reference, the secret and the Gradescope files of this grader
+    instead of otter's (which would grade with otter run)."""
+    from .autograde.gradescope import gradescope_files
+
+    replaced = {"run_autograder", "setup.sh", "environment.yml", "run_otter.py",
+                "requirements.txt", "requirements.r"}
+    with zipfile.ZipFile(otter_zip) as zin, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED
+                                                            ) as zout:
+        for item in zin.infolist():
+            if item.filename not in replaced:
+                zout.writestr(item, zin.read(item.filename))
+        zout.writestr("reference.py", reference_source(source))
+        zout.writestr("secret", secret + b"\n")
+        for name, (data, mode) in gradescope_files().items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o100000 | mode) << 16
+            zout.writestr(info, data)
+
+
+def check_references(zip_path: str | Path) -> None:
+    """Run each test that asks for a reference (a ``ref_`` parameter) on the reference itself:
+    a reference layer is then checked against central differences. Raises ``RuntimeError``
+    naming the test that fails."""
+    from .autograde.grade import silenced
+    from .autograde.runtests import Autograder
+
+    grader = Autograder(zip_path)
+    with silenced():
+        for q in grader.questions:
+            for case in q.cases:
+                params = list(inspect.signature(case.func).parameters)
+                if not any(p.startswith("ref_") for p in params):
+                    continue
+                kwargs = {p: (0 if p == "grading_seed" else
+                              grader.reference(p.removeprefix("ref_"))) for p in params}
+                try:
+                    case.func(**kwargs)
+                except Exception as err:
+                    raise RuntimeError(f"{grader.name}: the reference fails {case.name}: "
+                                       f"{err}") from err
+
+
+def grade(submission: str | Path, autograder: str | Path | None = None, *,
+          options: Any = None, student_id: str | None = None) -> dict[str, Any]:
+    """Grade one submission: its code in a sandbox, the tests in this process.
 
     Parameters
     ----------
     submission : path
-        A student notebook (``.ipynb``) built by :func:`build`, answered or not.
+        A student notebook (``.ipynb``) built by :func:`build`, answered or not, under any
+        file name (its stem is the student id unless ``student_id`` is given).
     autograder : path, optional
         The ``autograder/`` folder of a build, or the build folder itself, or a zip. Default:
         build this one assignment from its source into a temporary folder first.
+    options : GradeOptions, optional
+        Limits and isolation (:class:`gradcheck_edu.autograde.grade.GradeOptions`).
 
     Returns
     -------
     dict
-        ``{"total", "max", "questions": {name: {"points", "max", "feedback"}}}``.
+        ``{"assignment", "total", "max", "questions": {name: {"points", "max", "feedback",
+        "rows"}}, "protections"}``.
     """
-    _require_otter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from otter.api import grade_submission
+    from .autograde.grade import grade_submission, silenced
+    from .autograde.runtests import Autograder
 
     submission = Path(submission).resolve()
     name = assignment_name(submission)
     with tempfile.TemporaryDirectory() as tmp:
-        zip_path = _find_zip(name, autograder, tmp)
-        with _quiet_fds() as log, open(os.devnull, "w") as devnull, \
-                contextlib.redirect_stdout(devnull), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # otter's dependencies' deprecations
-            try:
-                results = grade_submission(str(submission), str(zip_path), quiet=True)
-            except Exception as err:
-                log.seek(0)
-                raise RuntimeError(f"otter could not grade {submission}: {err}\n{log.read()}"
-                                   ) from err
-    questions = {}
-    for q, tf in sorted(results.results.items()):
-        questions[q] = {"points": float(tf.score), "max": float(tf.possible),
-                        "feedback": _feedback(tf)}
-    return {"assignment": name, "total": float(sum(q["points"] for q in questions.values())),
-            "max": float(sum(q["max"] for q in questions.values())), "questions": questions}
+        zip_path = find_autograder(name, autograder, tmp)
+        with silenced():
+            return grade_submission(submission, Autograder(zip_path), options, student_id)
 
 
-def _find_zip(name: str, autograder: str | Path | None, tmp: str) -> Path:
+def find_autograder(name: str, autograder: str | Path | None, tmp: str) -> Path:
+    """The zip of assignment ``name`` in ``autograder`` (a build folder, its ``autograder/``
+    folder, or the zip); None: build it from its source into ``tmp``."""
     if autograder is None:
         matches = [p for p in sources() if p.stem == name]
         if not matches:

@@ -251,8 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="gradcheck-edu",
         description="gradcheck_edu, gradient checking for a course on neural networks. Commands: "
                     "demo (the tour, and the default), figures (regenerate the course's PNGs), "
-                    "assignments build (the student versions to hand out, and the autograder) "
-                    "and assignments grade (submissions, per question).")
+                    "assignments build (the student versions to hand out, and the autograder), "
+                    "assignments grade (submissions, per question, each in a sandbox) and "
+                    "assignments report (what the class got wrong).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command")
     d = sub.add_parser("demo", help="print the tour and write the figures (the default)")
@@ -264,8 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--out", default="figures",
                    help="folder (default: ./figures/, the course's folder when run from the "
                         "repository root)")
-    a = sub.add_parser("assignments", help="build the student versions and grade submissions "
-                       "(otter-grader, from the [course] extra)")
+    a = sub.add_parser("assignments", help="build the student versions (otter-grader, from the "
+                       "[course] extra) and grade submissions, each in a sandbox")
     act = a.add_subparsers(dest="action", required=True)
     b = act.add_parser("build", help="DIR/student/*.ipynb to hand out, DIR/autograder/* to grade")
     b.add_argument("--out", required=True, metavar="DIR")
@@ -276,8 +277,24 @@ def main(argv: list[str] | None = None) -> int:
                    help="student notebooks, or folders of them")
     g.add_argument("--autograder", metavar="DIR",
                    help="the folder 'assignments build' wrote (default: build afresh)")
-    g.add_argument("--json", action="store_true", help="JSON: {total, max, questions}; one "
-                   "object per line for several submissions")
+    g.add_argument("--json", action="store_true", help="JSON: one object per submission and "
+                   "line, as each one finishes: {submission, total, max, questions, protections}")
+    g.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="submissions graded at a time (default: the number of cores)")
+    g.add_argument("--csv", metavar="FILE", help="also write the gradebook, one row a submission")
+    g.add_argument("--student-id", metavar="ID", help="the student id the inputs are drawn "
+                   "for (default: each file's name without .ipynb)")
+    g.add_argument("--cell-timeout", type=float, default=30.0, metavar="S",
+                   help="seconds a notebook cell may run (default 30)")
+    g.add_argument("--call-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds one call of a student function may run (default 10)")
+    g.add_argument("--timeout", type=float, default=90.0, metavar="S",
+                   help="seconds of student code per submission (default 90)")
+    g.add_argument("--memory-mb", type=int, default=2048, metavar="MB",
+                   help="memory a submission may use (default 2048)")
+    g.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run student code without bubblewrap (only where it cannot be "
+                        "installed; every result names the protections that were off)")
     r = act.add_parser("report", help="what the class got wrong: DIR/index.html, DIR/summary.json")
     r.add_argument("grades", metavar="GRADES.jsonl", help="the lines 'grade --json' printed")
     r.add_argument("--out", required=True, metavar="DIR")
@@ -324,35 +341,65 @@ def _assignments(args) -> int:
         for name, paths in built.items():
             print(f"  {name}: hand out {paths['student']}, grade with {paths['autograder']}")
         return 0
+    from .autograde.grade import GradeOptions, grade_many, gradebook_csv, silenced
+    from .autograde.runtests import Autograder
+
+    try:
+        options = GradeOptions(args.cell_timeout, args.call_timeout, args.timeout,
+                               args.memory_mb, args.unsafe_no_sandbox)
+    except ValueError as err:
+        raise SystemExit(f"gradcheck-edu assignments grade: {err}") from None
+    if not args.unsafe_no_sandbox:
+        from .sandbox import bwrap_status
+
+        ok, why = bwrap_status()
+        if not ok:
+            raise SystemExit(f"gradcheck-edu assignments grade: student code cannot be "
+                             f"sandboxed here: {why}. To grade without the sandbox anyway (every "
+                             "result then names what is off): --unsafe-no-sandbox")
     subs = [p for s in map(Path, args.submissions)
             for p in (sorted(s.glob("*.ipynb")) if s.is_dir() else [s])]
-    names, failed = {}, 0
+    names = {}
     for path in subs:  # a file that is not a student version is reported, not fatal
         try:
             names[path] = assignments.assignment_name(path)
         except (ValueError, OSError) as err:
             names[path] = err
+    graders: dict[str, Autograder] = {}
     with tempfile.TemporaryDirectory() as tmp:
         where = args.autograder
         wanted = {n for n in names.values() if isinstance(n, str)}
-        if where is None and len(subs) > 1 and wanted:
+        if where is None and wanted:
             where = Path(tmp)
             assignments.build(where, [p for p in assignments.sources() if p.stem in wanted])
-        for path in subs:
+        for name in sorted(wanted):
             try:
-                if not isinstance(names[path], str):
-                    raise names[path]
-                result = assignments.grade(path, where)
-            except (ValueError, RuntimeError, OSError) as err:
-                failed += 1
-                result = {"error": f"not graded: {err}".splitlines()[0]}
+                graders[name] = Autograder(assignments.find_autograder(name, where, tmp))
+            except (FileNotFoundError, ValueError) as err:
+                graders[name] = err
+
+        def find(path: Path):
+            name = names[path]
+            if not isinstance(name, str):
+                raise name
+            if not isinstance(graders[name], Autograder):
+                raise graders[name]
+            return graders[name], path.stem
+
+        def show(path: Path, result: dict) -> None:
             if args.json:
-                if len(subs) > 1:
-                    result = {"submission": str(path), **result}
-                print(json.dumps(result))
+                print(json.dumps({"submission": str(path), **result}), file=out, flush=True)
             else:
-                print(f"{path}:" if len(subs) > 1 else "", end="\n" if len(subs) > 1 else "")
-                print(result["error"] if "error" in result else assignments.format_grade(result))
+                print(f"{path}:" if len(subs) > 1 else "", end="\n" if len(subs) > 1 else "",
+                      file=out)
+                print(result["error"] if "error" in result else assignments.format_grade(result),
+                      file=out, flush=True)
+
+        with silenced() as out:
+            results = grade_many(subs, find, options, args.jobs, show, args.student_id)
+    if args.csv:
+        gradebook_csv(results, args.csv)
+    failed = sum("error" in r for r in results.values())
     return 1 if failed else 0
 
 if __name__ == "__main__":

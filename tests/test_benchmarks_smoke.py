@@ -31,3 +31,13 @@ def test_train_step_benchmark_runs():
     assert "numpy float32" in out.stdout and "numpy float64" in out.stdout
     # with torch: the parameters after a few steps agree with PyTorch's
     assert "not installed" in out.stdout or "PyTorch's within" in out.stdout
+
+
+def test_grading_benchmark_runs():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_grading.py"),
+                          "--n", "2", "--jobs", "2"], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if "of otter run" in line]
+    assert [r.split()[0] for r in rows] == ["otter", "isolated,", "isolated,"]
+    assert all("scores [0.0, 36.0]" in r for r in rows[1:])  # the isolated grader, both ways
