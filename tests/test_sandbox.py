@@ -852,3 +852,18 @@ def test_notebook_syntax_and_otter_cells_run_harmlessly(tmp_path):
         assert "array([0, 1, 2])" in sb.student_output
         with pytest.raises(StudentCodeError, match="hidden is not defined in the notebook"):
             sb.get("hidden")
+
+
+def test_the_sandbox_benchmark_runs(hw_layers):
+    """benchmarks/bench_sandbox.py still runs (one round; no timing is asserted)."""
+    import subprocess
+    import sys
+
+    course = hw_layers["solution"].parent.parent
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_sandbox.py"),
+                          "--rounds", "1", "--course", str(course)], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    for row in ("sandbox start (bwrap, numpy, gradcheck_edu) and close", "one round trip",
+                "grade_layer Conv2d: sandbox", "grade_layer, all 8 layers"):
+        assert row in out.stdout, row
