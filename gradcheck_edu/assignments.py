@@ -28,6 +28,7 @@ import json
 import re
 import secrets
 import shutil
+import sys
 import tempfile
 import warnings
 import zipfile
@@ -307,3 +308,84 @@ def format_grade(result: dict[str, Any]) -> str:
         if r["points"] < r["max"]:
             lines += [f"  {'':<{width}}    {ln}" for ln in r["feedback"].splitlines()]
     return "\n".join(lines)
+
+
+def command(args) -> int:
+    """``gradcheck-edu assignments build | grade | report``, its arguments parsed by
+    :func:`gradcheck_edu.cli.main`; returns the exit status."""
+    if args.action == "report":
+        from .class_report import write_report
+
+        try:
+            paths = write_report(args.grades, args.out, args.assignment)
+        except (ValueError, OSError) as err:
+            print(f"gradcheck-edu assignments report: {err}", file=sys.stderr)
+            return 2
+        print(f"wrote {paths['index'].resolve()} and {paths['summary'].name}")
+        return 0
+    if args.action == "build":
+        built = build(args.out, args.sources)
+        print(f"built {len(built)} assignments in {Path(args.out).resolve()}:")
+        for name, paths in built.items():
+            print(f"  {name}: hand out {paths['student']}, grade with {paths['autograder']}")
+        return 0
+    from .autograde.grade import GradeOptions, grade_many, gradebook_csv, silenced
+    from .autograde.runtests import Autograder
+
+    try:
+        options = GradeOptions(args.cell_timeout, args.call_timeout, args.timeout,
+                               args.memory_mb, args.unsafe_no_sandbox)
+    except ValueError as err:
+        raise SystemExit(f"gradcheck-edu assignments grade: {err}") from None
+    if not args.unsafe_no_sandbox:
+        from .sandbox import bwrap_status
+
+        ok, why = bwrap_status()
+        if not ok:
+            raise SystemExit(f"gradcheck-edu assignments grade: student code cannot be "
+                             f"sandboxed here: {why}. To grade without the sandbox anyway (every "
+                             "result then names what is off): --unsafe-no-sandbox")
+    subs = [p for s in map(Path, args.submissions)
+            for p in (sorted(s.glob("*.ipynb")) if s.is_dir() else [s])]
+    names = {}
+    for path in subs:  # a file that is not a student version is reported, not fatal
+        try:
+            names[path] = assignment_name(path)
+        except (ValueError, OSError) as err:
+            names[path] = err
+    graders: dict[str, Autograder] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        where = args.autograder
+        wanted = {n for n in names.values() if isinstance(n, str)}
+        if where is None and wanted:
+            where = Path(tmp)
+            build(where, [p for p in sources() if p.stem in wanted])
+        for name in sorted(wanted):
+            try:
+                graders[name] = Autograder(find_autograder(name, where, tmp))
+            except (FileNotFoundError, ValueError) as err:
+                graders[name] = err
+
+        def find(path: Path):
+            name = names[path]
+            if not isinstance(name, str):
+                raise name
+            if not isinstance(graders[name], Autograder):
+                raise graders[name]
+            return graders[name], path.stem
+
+        def show(path: Path, result: dict) -> None:
+            if args.json:
+                print(json.dumps({"submission": str(path), **result}), file=out, flush=True)
+            else:
+                print(f"{path}:" if len(subs) > 1 else "", end="\n" if len(subs) > 1 else "",
+                      file=out)
+                print(result["error"] if "error" in result else format_grade(result),
+                      file=out, flush=True)
+
+        with silenced() as out:
+            results = grade_many(subs, find, options, args.jobs, show, args.student_id)
+    if args.csv:
+        gradebook_csv(results, args.csv)
+    failed = sum("error" in r for r in results.values())
+    return 1 if failed else 0

@@ -47,8 +47,11 @@ SEEDS = ((1, 1), (2, 1), (3, 2), (4, 2), (5, 4), (6, 4))
 # AVX2 machine, figures/error_order_float64.png (drawn on another CPU) against this code's drawing:
 # 5,652 pixels differ, of which 50, 4, 0 lie outside the map widened by 0, 2, 4 pixels; with the
 # drawing perturbed by a seed not in SEEDS (11, every result, 1 ulp), 202, 63, 15, 0 outside the
-# map widened by 0, 2, 4, 8 pixels (and for the float32 figure 212, 65, 22, 0).
-REACH = 8
+# map widened by 0, 2, 4, 8 pixels (and for the float32 figure 212, 65, 22, 0). Once fit_order
+# left out round-off-dominated points (issue 23), seed 11 left 4 pixels outside at 8: the edge of
+# the best-step star (ms=14, 19 pixels across), whose height is a round-off-dominated error. So
+# the reach is half a star and its edge: 12.
+REACH = 12
 
 
 def _other_last_bit(values: np.ndarray, seed: int, ulps: int = 1,
