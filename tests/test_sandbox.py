@@ -634,6 +634,9 @@ class Net:
         return self.layers[i]
     def __iter__(self):
         return iter(self.layers)
+    @property
+    def broken(self):
+        return 1 / 0
 def apply(f, x):
     return f(x)
 """
@@ -657,10 +660,14 @@ def apply(f, x):
         assert len(net) == 2 and type(net[0]).__name__ == "Affine"
         assert [type(layer).__name__ for layer in net] == ["Affine", "Affine"]
         assert net.name == "net"
+        # a missing attribute is an AttributeError, as Python's getattr/hasattr expect
+        assert getattr(net, "labels", None) is None and not hasattr(a, "y")
+        with pytest.raises(AttributeError, match="no attribute 'labels'"):
+            net.labels  # noqa: B018
         net.name = "renamed"
         assert net.name == "renamed"
-        with pytest.raises(StudentCodeError, match="raised AttributeError"):
-            net.missing  # noqa: B018
+        with pytest.raises(StudentCodeError, match="raised ZeroDivisionError"):
+            net.broken  # noqa: B018  (an error inside a property stays the student's)
         assert sb.get("apply")(np.tanh, 0.5) == pytest.approx(np.tanh(0.5))  # by reference
         with pytest.raises(ValueError, match="another sandbox"):
             with Sandbox(notebook(tmp_path, src, name="other.ipynb"), limits=FAST) as other:

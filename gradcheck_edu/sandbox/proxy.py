@@ -188,6 +188,8 @@ class Sandbox:
     def remote_getattr(self, remote: Remote, name: str) -> Any:
         reply = self.remote_request(remote, {"op": "getattr", "name": name}, raw=True,
                                     what=f"{remote._r_label}.{name}")
+        if reply[0].get("missing") is True:  # so that getattr(remote, name, default) works
+            raise AttributeError(f"{remote._r_label} has no attribute {name!r}")
         if reply[0].get("method") is True:
             method = RemoteMethod(remote, name)
             remote._r_methods[name] = method

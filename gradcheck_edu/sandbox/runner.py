@@ -235,7 +235,10 @@ class Server:
                 raise NameError(f"name {name!r} is not defined")
             return {"value": self.encode(self.namespace[name], out)}
         if op == "getattr":
-            value = getattr(target, str(header["name"]))
+            try:
+                value = getattr(target, str(header["name"]))
+            except AttributeError:  # as Python's getattr(obj, name, default) sees it
+                return {"missing": True}
             if isinstance(value, _FUNCTIONS):
                 return {"method": True}
             return {"value": self.encode(value, out)}
