@@ -24,6 +24,8 @@ from otter_sources import SOURCES, as_answer, solution_cells
 
 from gradcheck_edu import assignments
 
+pytestmark = pytest.mark.course  # builds the course with otter-grader ([course])
+
 HW = next(p for p in SOURCES if p.stem == "hw_layers")
 NB01 = next(p for p in SOURCES if p.stem == "01_theta_cubed")
 TOKEN = f"GE_ATTACK_{uuid.uuid4().hex[:8]}"  # in every file an attack tries to leave behind

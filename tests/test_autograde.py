@@ -96,6 +96,7 @@ def built(tmp_path_factory):
     return out, assignments.build(out, [HW])["hw_layers"]
 
 
+@pytest.mark.course
 def test_the_build_checks_the_references_and_fails_on_a_wrong_one(built, tmp_path):
     out, paths = built
     assert (out / "autograder" / "secret").is_file()
@@ -110,6 +111,7 @@ def test_the_build_checks_the_references_and_fails_on_a_wrong_one(built, tmp_pat
         assignments.build(tmp_path / "out", [wrong])
 
 
+@pytest.mark.course
 def test_the_points_a_student_sees_are_the_autograders(built):
     _, paths = built
     grader = {c.name: c.points for q in Autograder(paths["autograder"]).questions
@@ -128,6 +130,7 @@ def test_the_points_a_student_sees_are_the_autograders(built):
     assert json.loads(shown) == rows
 
 
+@pytest.mark.course
 def test_a_renamed_submission_is_graded_and_the_gradebook_written(built, tmp_path):
     out, paths = built
     folder = tmp_path / "class"
@@ -155,6 +158,7 @@ def test_a_renamed_submission_is_graded_and_the_gradebook_written(built, tmp_pat
     assert alice.is_file()
 
 
+@pytest.mark.course
 def test_without_the_sandbox_every_result_says_so(built, tmp_path):
     out, paths = built
     proc = subprocess.run([sys.executable, "-m", "gradcheck_edu", "assignments", "grade",

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -33,6 +35,7 @@ def test_train_step_benchmark_runs():
     assert "not installed" in out.stdout or "PyTorch's within" in out.stdout
 
 
+@pytest.mark.course
 def test_grading_benchmark_runs():
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_grading.py"),
                           "--n", "2", "--jobs", "2"], capture_output=True, text=True,

@@ -17,6 +17,8 @@ from otter_sources import SOURCES, as_answer, fill, solution_cells
 
 from gradcheck_edu import assignments
 
+pytestmark = pytest.mark.course  # builds the course with otter-grader ([course])
+
 HW = next(p for p in SOURCES if p.stem == "hw_layers")
 
 

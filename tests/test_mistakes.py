@@ -234,6 +234,7 @@ def test_rows_carry_their_kind():
     assert all(r.kind is None for r in grade_layer(Affine(), X).rows.values())
 
 
+@pytest.mark.course
 def test_in_a_notebook_the_failed_first_cell_is_named(tmp_path):
     """A kernel as a student runs it: the first cell fails to import, a later check meets the
     NameError, and its feedback names the first cell's error as the cause."""

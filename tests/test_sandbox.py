@@ -598,6 +598,7 @@ def _hw_inputs():
             "MaxPool": ((), rng.standard_normal((2, 2, 4, 4)))}
 
 
+@pytest.mark.course
 @pytest.mark.parametrize("version", ["solution", "student"])
 def test_the_homework_runs_in_the_sandbox_and_grades_as_it_does_locally(hw_layers, version):
     from gradcheck_edu.grading import grade_layer
@@ -861,6 +862,7 @@ def test_notebook_syntax_and_otter_cells_run_harmlessly(tmp_path):
             sb.get("hidden")
 
 
+@pytest.mark.course
 def test_the_sandbox_benchmark_runs(hw_layers):
     """benchmarks/bench_sandbox.py still runs (one round; no timing is asserted)."""
     import subprocess

@@ -147,8 +147,8 @@ def layer_rows(student_cls: Any, reference_cls: Any, spec: LayerSpec, seed: int)
     Returns ``{"forward": Row, "x": Row, k: Row for each parameter k of the reference}``.
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x6C61796572]))
-    make_rng = np.random.default_rng(rng.integers(2**63))
-    ref = spec.make(reference_cls, np.random.default_rng(make_rng.bit_generator.seed_seq))
+    make_seed = int(rng.integers(2**63))  # the same construction for reference and student
+    ref = spec.make(reference_cls, np.random.default_rng(make_seed))
     ref_params = _params(ref, "the reference")
     names = ["forward", "x", *ref_params]
     values = {k: rng.standard_normal(np.shape(v)) for k, v in ref_params.items()}
@@ -168,7 +168,7 @@ def layer_rows(student_cls: Any, reference_cls: Any, spec: LayerSpec, seed: int)
         return rows
 
     try:
-        layer = spec.make(student_cls, np.random.default_rng(make_rng.bit_generator.seed_seq))
+        layer = spec.make(student_cls, np.random.default_rng(make_seed))
         params = _params(layer, spec.name)
         for k, v in values.items():
             if k not in params or np.shape(params[k]) != np.shape(v):

@@ -327,6 +327,8 @@ def ref_name(value: Any) -> str | None:
     """
     module = getattr(value, "__module__", None)
     qualname = getattr(value, "__qualname__", None)
+    if isinstance(value, np.ufunc) and module is None:  # NumPy < 2 ufuncs name no module
+        module, qualname = "numpy", value.__name__
     if not (isinstance(module, str) and isinstance(qualname, str)) or "<" in qualname:
         return None
     if module.split(".")[0] not in REF_ROOTS:
