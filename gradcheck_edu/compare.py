@@ -24,7 +24,7 @@ from .roundoff import (
     truncation_allowance,
 )
 from .steps import AUTO, resolve_eps
-from .theta import spec_of
+from .theta import dtypes_of
 from .verdicts import (
     DEFAULT_THRESHOLDS,
     Judgement,
@@ -107,8 +107,7 @@ def gradient_check(f: Callable[[Any], float], grad: Any, theta: Any,
     """
     check_arguments(f, grad, theta)
     a_flat = analytic_flat(grad, theta)
-    eps = resolve_eps(eps, [leaf.dtype for leaf in spec_of(
-        float(theta) if isinstance(theta, int) else theta).leaves])
+    eps = resolve_eps(eps, dtypes_of(theta))
     indices = sample_indices(a_flat.size, n_samples, seed)
     try:
         est = Estimate(f, theta, eps, method, indices, vectorized=vectorized,

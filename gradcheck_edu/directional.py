@@ -14,7 +14,7 @@ from .report import ComponentTable, GradientCheckReport, ParameterRow
 from .roundoff import CENTRAL_ROUNDOFF
 from .steps import AUTO, EPS, StepTooSmallError, check_eps, default_step, resolve_eps
 from .target import Target, loss_resolution, lowest_precision
-from .theta import spec_of
+from .theta import dtypes_of
 from .verdicts import DEFAULT_THRESHOLDS, Limit, judge, no_better_than_worst_parameter, norm
 
 __all__ = ["directional_check"]
@@ -54,8 +54,7 @@ def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
             or n_directions < 1:
         raise ValueError(f"n_directions must be a whole number >= 1, got {n_directions!r}")
     check_arguments(f, grad, theta, "directional_check")
-    eps = resolve_eps(eps, [leaf.dtype for leaf in spec_of(
-        float(theta) if isinstance(theta, int) else theta).leaves])
+    eps = resolve_eps(eps, dtypes_of(theta))
     eps = None if eps is None else check_eps(eps)
     a_flat = analytic_flat(grad, theta, "directional_check")
     rng = np.random.default_rng(seed)

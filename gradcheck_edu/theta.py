@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["flatten", "spec_of", "ParamSpec", "Leaf"]
+__all__ = ["flatten", "spec_of", "dtypes_of", "ParamSpec", "Leaf"]
 
 
 @dataclass(frozen=True)
@@ -291,6 +291,12 @@ def spec_of(params: Any) -> ParamSpec:
         leaves = [replace(leaf, name=e.name) if leaf.name in twice else leaf
                   for leaf, e in zip(leaves, exact)]
     return ParamSpec(treedef, leaves)
+
+
+def dtypes_of(theta: Any) -> list[np.dtype]:
+    """The dtype of each array of ``theta`` (a Python int counts as a float64 number)."""
+    spec = spec_of(float(theta) if isinstance(theta, int) else theta)
+    return [leaf.dtype for leaf in spec.leaves]
 
 
 def flatten(params: Any) -> tuple[np.ndarray, ParamSpec]:
