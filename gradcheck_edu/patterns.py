@@ -23,6 +23,7 @@ The explanations themselves are in :mod:`gradcheck_edu.pattern_fits`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -196,7 +197,11 @@ def read_pattern(analytic: Any, numerical: Any, *, noise: Any, shape: tuple | No
                     f" from 0 in either gradient")
         return Pattern("unknown", None, None, informative,
                        f"{what}: too few to read a pattern (at least {MIN_SUPPORT} needed)")
-    ratio = float(np.linalg.norm((a - n)[checked]) / np.linalg.norm(TOLERANCE * err[checked]))
+    bound = float(np.linalg.norm(TOLERANCE * err[checked]))
+    mismatch = float(np.linalg.norm((a - n)[checked]))
+    # an estimate that cannot err (a zero difference of exactly representable values) resolves
+    # any mismatch
+    ratio = mismatch / bound if bound > 0 else math.inf
     if ratio < RESOLUTION:
         return Pattern("unknown", None, None, informative,
                        f"the mismatch in {scope} is only {ratio:.1f} times what the finite "

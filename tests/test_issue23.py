@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import gradcheck_edu as ge
@@ -373,6 +373,7 @@ def test_x_and_y_swapped_is_named():
 # -- a check that passes has measured something -----------------------------------------------
 
 @settings(max_examples=60, deadline=None)
+@example(kinks=[0.0], theta=[-1.0, -1.0, -1.0, -1.0], curvature=0.0, answer="random", seed=0)
 @given(
     kinks=st.lists(st.sampled_from([-1.0, 0.0, 0.5]), min_size=1, max_size=3),
     theta=st.lists(st.sampled_from([-1.0, 0.0, 0.5, 0.3, 0.5 + 3e-7, 2.0]), min_size=1,
