@@ -35,7 +35,8 @@ from .verdicts import (
     norm,
 )
 
-__all__ = ["gradient_check", "sample_indices", "build_report", "judge_parameter", "Evidence"]
+__all__ = ["gradient_check", "sample_indices", "build_report", "judge_parameter", "Evidence",
+           "EstimateEvidence"]
 
 
 def sample_indices(n: int, n_samples: int | None, seed: Any) -> np.ndarray | None:
@@ -135,7 +136,7 @@ def build_report(est: Estimate, a_flat: np.ndarray, eps: float | None,
     """
     indices = est.indices
     a_sel = a_flat if indices is None else a_flat[indices]
-    evidence = Evidence.of(est, a_sel)
+    evidence = EstimateEvidence(est, a_sel)
     evidence.default_step = eps is None
     spec = est.target.spec
     components = ComponentTable(spec.names, spec.shapes, est.leaf, est.flat, a_sel, est.grad,
@@ -184,7 +185,7 @@ def build_report(est: Estimate, a_flat: np.ndarray, eps: float | None,
         thresholds=thresholds, path=path)
 
 
-def _shown(est: Estimate, evidence: Evidence, size: int) -> np.ndarray:
+def _shown(est: Estimate, evidence: EstimateEvidence, size: int) -> np.ndarray:
     """The numerical gradient a report shows: the estimate (refined by the adaptive step where
     it ran), NaN where a sampled check did not look."""
     shown = np.where(evidence.adaptive, evidence.numerical, est.grad)
@@ -196,29 +197,37 @@ def _shown(est: Estimate, evidence: Evidence, size: int) -> np.ndarray:
 
 
 class Evidence:
-    """What the finite differences measured, per component, and what they can err by.
+    """What finite differences measured, per component (or per direction), and what they can
+    err by: the input of :func:`judge_parameter`, whichever check measured it.
 
-    ``numerical`` is the value judged: the central difference, the valid value nearest the
-    analytic one at a kink, or the adaptive step's estimate; ``noise`` the round-off bound of
-    the fixed step; ``extra`` the rest of the error bound where it was measured (a kink's
-    slopes, truncation, the adaptive step's bound); ``limits`` what limits the estimate.
+    ``numerical`` is the value judged (the central difference, the valid value nearest the
+    analytic one at a kink, an adaptive or extrapolated estimate); ``noise`` the round-off bound
+    of each; ``extra`` the rest of the error bound where it was measured (a kink's slopes,
+    truncation, an adaptive step's bound); ``kinks`` what :func:`~gradcheck_edu.roundoff.
+    classify_kinks` found (none by default); ``sensitive`` the components whose estimate may
+    change with the step (their truncation error is measured whatever their mismatch);
+    ``limits`` what limits the estimate (a set of :class:`~gradcheck_edu.verdicts.Limit`).
+
+    A check that can measure more when the judge asks overrides :meth:`measure_truncation`
+    (and :meth:`refine_adaptively`); this base class has nothing more to measure.
     """
 
-    def __init__(self, est: Estimate, kinks: Kinks, noise: np.ndarray):
-        self.est, self.kinks, self.noise = est, kinks, noise
-        self.numerical = kinks.nearest.copy()
-        self.extra = kinks.tol.copy()
-        self.adaptive = np.zeros(noise.size, dtype=bool)
-        self.sensitive = step_sensitive(est, noise) & ~kinks.found
-        self.limits = est.limits
-        self.roundoff = roundoff_fraction(est.method)
+    def __init__(self, numerical: np.ndarray, noise: np.ndarray, *, roundoff: float,
+                 limits: frozenset, dtype_name: str = "float64", kinks: Kinks | None = None,
+                 sensitive: np.ndarray | None = None, extra: np.ndarray | None = None):
+        n = numerical.size
+        none = np.zeros(n, dtype=bool)
+        self.kinks = kinks if kinks is not None else Kinks(none, none, numerical, np.zeros(n))
+        self.numerical = self.kinks.nearest.copy()
+        self.noise = noise
+        self.extra = self.kinks.tol.copy() if extra is None else extra + self.kinks.tol
+        self.sensitive = none if sensitive is None else sensitive & ~self.kinks.found
+        self.adaptive = none.copy()
+        self.roundoff, self.limits, self.dtype_name = roundoff, limits, dtype_name
         self.n_adaptive = 0
         self.default_step = False  # set when the estimate used eps=None
 
-    @classmethod
-    def of(cls, est: Estimate, analytic: np.ndarray) -> Evidence:
-        noise = noise_bound(est)
-        return cls(est, classify_kinks(est, analytic, noise), noise)
+    can_measure_truncation = False
 
     def bound(self) -> np.ndarray:
         return self.noise + self.extra
@@ -230,8 +239,28 @@ class Evidence:
         limits |= {Limit.ADAPTIVE} if self.adaptive[where].any() else set()
         return judge(analytic[where], self.numerical[where], self.noise[where], self.roundoff,
                      thresholds, scale=scale, limits=frozenset(limits),
-                     dtype=self.est.dtype_name, extra=self.extra[where],
+                     dtype=self.dtype_name, extra=self.extra[where],
                      n_subgradients=n_subgradients, default_step=self.default_step)
+
+    def measure_truncation(self, analytic: np.ndarray, mine: np.ndarray) -> None:
+        """Add the truncation error of the estimates ``mine`` to ``extra`` (nothing here)."""
+
+    def refine_adaptively(self, mine: np.ndarray) -> None:
+        """Replace the estimates ``mine`` that truncation limits by better ones (nothing here)."""
+
+
+class EstimateEvidence(Evidence):
+    """The evidence of an :class:`~gradcheck_edu.estimate.Estimate`: its kinks classified, and
+    more calls of f where the judge asks for the truncation error or an adaptive step."""
+
+    def __init__(self, est: Estimate, analytic: np.ndarray):
+        noise = noise_bound(est)
+        super().__init__(est.grad, noise, roundoff=roundoff_fraction(est.method),
+                         limits=est.limits, dtype_name=est.dtype_name,
+                         kinks=classify_kinks(est, analytic, noise),
+                         sensitive=step_sensitive(est, noise))
+        self.est = est
+        self.can_measure_truncation = est.method == "central"
 
     def measure_truncation(self, analytic: np.ndarray, mine: np.ndarray) -> None:
         """Add the truncation error of the central difference where it may matter."""
@@ -273,7 +302,7 @@ def judge_parameter(evidence: Evidence, analytic: np.ndarray, mine: np.ndarray,
     measured = mine[~evidence.kinks.subgradient[mine]]
     n_sub = int(mine.size - measured.size)
     j = evidence.judge(analytic, measured, thresholds, scale, n_sub)
-    if measured.size == 0 or evidence.est.method != "central":
+    if measured.size == 0 or not evidence.can_measure_truncation:
         return j
     if not j.verdict.passed or evidence.sensitive[measured].any():
         evidence.measure_truncation(analytic, measured)

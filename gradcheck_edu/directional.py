@@ -9,15 +9,16 @@ import numpy as np
 
 from .arguments import analytic_flat, check_arguments
 from .evaluate import base_value, checked_value
+from .compare import Evidence, judge_parameter
 from .patterns import pattern_for, read_pattern
 from .report import ComponentTable, GradientCheckReport, ParameterRow
 from .roundoff import CENTRAL_ROUNDOFF
 from .steps import AUTO, EPS, StepTooSmallError, check_eps, default_step, resolve_eps
 from .target import Target, loss_resolution, lowest_precision
 from .theta import dtypes_of
-from .verdicts import DEFAULT_THRESHOLDS, Limit, judge, no_better_than_worst_parameter, norm
+from .verdicts import DEFAULT_THRESHOLDS, Limit, no_better_than_worst_parameter, norm
 
-__all__ = ["directional_check"]
+__all__ = ["directional_check", "DirectionalEvidence"]
 
 
 def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
@@ -62,10 +63,8 @@ def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
     f0 = base_value(target)
     spec = target.spec
     loss_eps = loss_resolution(target.arrays)[0]
-    low = lowest_precision(target.arrays)
-    limits = frozenset({Limit.LOW_PRECISION if loss_eps > EPS else Limit.ROUNDOFF})
-    per_parameter, analytic, numerical = {}, {}, {}
-    all_a, all_n, all_noise, moves = [], [], [], []
+    directions = []  # per parameter: (its arrays, gradient, unit directions, step)
+    d_a, d_n, noise = [], [], []
     for leaf, arr in zip(spec.leaves, target.arrays):
         g = a_flat[leaf.offset: leaf.offset + leaf.size].reshape(leaf.shape)
         h = eps if eps is not None else float(default_step(
@@ -73,44 +72,34 @@ def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
         vs = rng.standard_normal((n_directions, *leaf.shape))
         for v in vs:
             v /= max(float(np.linalg.norm(v)), 1e-300)
-        d_a, d_n, noise = _along(target, leaf.name, arr, g, vs, h, f0, loss_eps)
-        analytic[leaf.name], numerical[leaf.name] = d_a, d_n
-        all_a.append(d_a)
-        all_n.append(d_n)
-        all_noise.append(noise)
-        moves.append((arr, g, vs, h))
-    scale = float(norm(np.concatenate(all_a)) + norm(np.concatenate(all_n)))
-    all_extra = []
-    for leaf, d_a, d_n, noise, (arr, g, vs, h) in zip(spec.leaves, all_a, all_n, all_noise,
-                                                        moves):
-        extra = np.zeros(n_directions)
-        j = judge(d_a, d_n, noise, CENTRAL_ROUNDOFF, thresholds, scale=scale, limits=limits,
-                  dtype=low.name)
-        if not j.verdict.passed:
-            # a near miss may be the central difference's truncation error: measure it at h/2
-            _, d_half, _ = _along(target, leaf.name, arr, g, vs, h / 2, f0, loss_eps)
-            extra = 2 * (4 / 3) * np.maximum(np.abs(d_n - d_half) - 3 * noise, 0.0)
-            if extra.any():
-                j = judge(d_a, d_n, noise, CENTRAL_ROUNDOFF, thresholds, scale=scale,
-                          limits=limits | {Limit.TRUNCATION}, dtype=low.name, extra=extra)
-        all_extra.append(extra)
-        pattern = pattern_for(j.verdict, read_pattern, d_a, d_n, noise=noise + extra,
+        a, n, r = _along(target, leaf.name, arr, g, vs, h, f0, loss_eps)
+        d_a.append(a)
+        d_n.append(n)
+        noise.append(r)
+        directions.append((arr, g, vs, h))
+    all_a = np.concatenate(d_a)
+    evidence = DirectionalEvidence(target, directions, np.concatenate(d_n),
+                                   np.concatenate(noise), f0, loss_eps)
+    scale = float(norm(all_a) + norm(evidence.numerical))
+    per_parameter, analytic, numerical = {}, {}, {}
+    for k, leaf in enumerate(spec.leaves):
+        mine = np.arange(k * n_directions, (k + 1) * n_directions)
+        j = judge_parameter(evidence, all_a, mine, thresholds, scale)
+        a, n = all_a[mine], evidence.numerical[mine]
+        pattern = pattern_for(j.verdict, read_pattern, a, n, noise=evidence.bound()[mine],
                               directional=True)
+        analytic[leaf.name], numerical[leaf.name] = a, n
         per_parameter[leaf.name] = ParameterRow(leaf.name, leaf.shape, n_directions,
                                                 j.relative_error, j.verdict,
-                                                float(np.max(np.abs(d_a - d_n))), 0, j.note,
+                                                float(np.max(np.abs(a - n))), 0, j.note,
                                                 j.decided_by, pattern)
-    all_a, all_n = np.concatenate(all_a), np.concatenate(all_n)
-    all_noise, all_extra = np.concatenate(all_noise), np.concatenate(all_extra)
-    j = judge(all_a, all_n, all_noise, CENTRAL_ROUNDOFF, thresholds, scale=scale,
-              limits=limits | ({Limit.TRUNCATION} if all_extra.any() else set()),
-              dtype=low.name, extra=all_extra)
+    j = evidence.judge(all_a, np.arange(all_a.size), thresholds, scale)
     v, note = no_better_than_worst_parameter(j.verdict, j.note, per_parameter)
     n_leaves = len(spec.leaves)
     components = ComponentTable(
         spec.names, [(n_directions,)] * n_leaves,
         np.repeat(np.arange(n_leaves), n_directions), np.tile(np.arange(n_directions), n_leaves),
-        all_a, all_n, np.zeros(all_a.size, dtype=bool),
+        all_a, evidence.numerical, np.zeros(all_a.size, dtype=bool),
         np.repeat([leaf.offset for leaf in spec.leaves], n_directions))
     return GradientCheckReport(
         kind="directional", method="central", eps=eps, components=components,
@@ -118,6 +107,35 @@ def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
         relative_error=j.relative_error, verdict=v, note=note, n_total=len(components),
         thresholds=thresholds, path=f"directional: f at theta +- eps*v along {n_directions} "
         "random unit direction(s) per parameter")
+
+
+class DirectionalEvidence(Evidence):
+    """The central differences along each parameter's random directions (one entry per
+    direction, parameter after parameter), and their truncation error when the judge asks:
+    the same directions again at half the step."""
+
+    can_measure_truncation = True
+
+    def __init__(self, target: Target, directions: list, numerical: np.ndarray,
+                 noise: np.ndarray, f0: float, loss_eps: float):
+        low = lowest_precision(target.arrays)
+        super().__init__(numerical, noise, roundoff=CENTRAL_ROUNDOFF, dtype_name=low.name,
+                         limits=frozenset({Limit.LOW_PRECISION if loss_eps > EPS
+                                           else Limit.ROUNDOFF}))
+        self.target, self.directions, self.f0, self.loss_eps = target, directions, f0, loss_eps
+
+    def measure_truncation(self, analytic: np.ndarray, mine: np.ndarray) -> None:
+        """The truncation error of the central differences ``mine`` (all directions of one
+        parameter): ``4/3 |D(h) - D(h/2)|`` above the round-off of both, doubled, as
+        :func:`~gradcheck_edu.roundoff.truncation_allowance` measures it per component."""
+        n_dir = len(self.directions[0][2])
+        k = int(mine[0]) // n_dir
+        arr, g, vs, h = self.directions[k]
+        name = self.target.spec.leaves[k].name
+        _, d_half, _ = _along(self.target, name, arr, g, vs[mine - k * n_dir], h / 2, self.f0,
+                              self.loss_eps)
+        excess = np.abs(self.numerical[mine] - d_half) - 3 * self.noise[mine]
+        self.extra[mine] += 2 * (4 / 3) * np.maximum(excess, 0.0)
 
 
 def _along(target: Target, name: str, arr: np.ndarray, g: np.ndarray, vs: np.ndarray, h: float,
