@@ -163,7 +163,7 @@ def _hint(limits: frozenset, default_step: bool = False) -> str:
     if Limit.LOW_PRECISION in limits:
         return "; check in float64" + ("" if default_step else " (or eps=None)")
     if Limit.TRUNCATION in limits:
-        return "; a smaller eps (or eps=None: an adaptive step) can tell"
+        return "" if default_step else "; a smaller eps (or eps=None: an adaptive step) can tell"
     if Limit.ADAPTIVE in limits:
         return ""
     return "; a larger eps can tell"
