@@ -37,8 +37,8 @@ import tracemalloc
 import numpy as np
 
 import gradcheck_edu as ge
-from gradcheck_edu.compare import build_report
-from gradcheck_edu.estimate import Estimate
+from gradcheck_edu.check import build_report
+from gradcheck_edu.finite_diff import Estimate, make_target
 from gradcheck_edu.nn import MLP
 
 EPS = 1e-6
@@ -154,7 +154,8 @@ def generic_interleaved(model, X, y, chunks, analytic):
             if which == "bare":
                 b = timed(loop)[0]
             else:
-                g, est = timed(lambda idx=idx: Estimate(f, model.params, EPS, "central", idx))
+                g, est = timed(lambda idx=idx: Estimate(make_target(f, model.params), EPS,
+                                                        "central", idx))
                 parts.append(est)
         t_generic, t_bare = t_generic + g, t_bare + b
         ratios.append(g / b)
@@ -430,7 +431,8 @@ def roundoff(sizes, batch, n_components=200):
         params_ld[name][index] = ld(x)
         exact[j] = (values[0] - values[1]) / (2 * ld(h))
     exact = exact.astype(np.float64)  # its own rounding is far below what is measured here
-    generic = Estimate(lambda p: model.loss(X, y), model.params, EPS, "central", idx).grad
+    generic = Estimate(make_target(lambda p: model.loss(X, y), model.params), EPS, "central",
+                       idx).grad
     structured = ge.flatten(ge.check_model(model, X, y, eps=EPS, fast=True).numerical)[0][idx]
     _, grads = model.loss_and_grads(X, y)
     backprop = np.concatenate([grads[k].ravel() for k in names])[idx]

@@ -12,20 +12,8 @@ import importlib
 
 from .adaptive import AdaptiveGradient, adaptive_gradient
 from .basics import numerical_gradient_loop, relative_error
-from .check import (
-    DEFAULT_THRESHOLDS,
-    ComponentRow,
-    GradientCheckReport,
-    ParameterRow,
-    TaylorResult,
-    Verdict,
-    check_layer,
-    check_model,
-    classify_relative_error,
-    directional_check,
-    gradient_check,
-    taylor_test,
-)
+from .check import gradient_check
+from .directional import directional_check
 from .finite_diff import (
     METHODS,
     PrecisionWarning,
@@ -38,7 +26,11 @@ from .finite_diff import (
     forward_difference,
     numerical_gradient,
 )
+from .model_check import check_layer, check_model
+from .report import ComponentRow, GradientCheckReport, ParameterRow
+from .taylor import TaylorResult, taylor_test
 from .theta import ParamSpec, flatten, spec_of
+from .verdicts import DEFAULT_THRESHOLDS, Verdict, classify_relative_error
 from .version import __version__
 
 __all__ = [

@@ -30,9 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from .evaluate import base_value, real_scalar
-from .steps import EPS
-from .target import Target, flat_view, structure_like
+from .stencils import EPS
+from .target import Target, flat_view
 
 __all__ = ["AdaptiveGradient", "adaptive_gradient", "adaptive_components", "STEP_RATIO",
            "MAX_STEPS"]
@@ -114,12 +113,12 @@ def adaptive_gradient(f: Any, theta: Any, *, initial_step: float | None = None,
     if not step_ratio > 1 or not math.isfinite(step_ratio):
         raise ValueError(f"step_ratio must be a finite number above 1, got {step_ratio}")
     target = Target(f, theta)
-    f0 = base_value(target)
-    leaf, flat = target.components(None)
+    f0 = target.base_value()
+    leaf, flat = target.spec.components(None)
     grad, err, step, nfev = adaptive_components(target, leaf, flat, f0, initial_step,
                                                 step_ratio, int(max_steps))
-    return AdaptiveGradient(structure_like(target, grad), structure_like(target, err),
-                            structure_like(target, step), nfev + 2)
+    return AdaptiveGradient(target.structure(grad), target.structure(err),
+                            target.structure(step), nfev + 2)
 
 
 def adaptive_components(target: Target, leaf: np.ndarray, flat: np.ndarray, f0: float,
@@ -131,42 +130,35 @@ def adaptive_components(target: Target, leaf: np.ndarray, flat: np.ndarray, f0: 
     grad, err, step = np.empty(n), np.empty(n), np.empty(n)
     nfev = 0
     for j in range(n):
-        view = flat_view(target.arrays[int(leaf[j])])
-        i = int(flat[j])
-        x = view[i]
+        k, i = int(leaf[j]), int(flat[j])
+        x = flat_view(target.arrays[k])[i]
         h = initial_step if initial_step is not None else 0.1 * max(1.0, abs(float(x)))
-        try:
-            grad[j], err[j], step[j], calls = _ridders(target, view, i, x, float(h), f0,
-                                                       step_ratio, max_steps)
-        finally:
-            view[i] = x
+        grad[j], err[j], step[j], calls = _ridders(target, (k, i), x, float(h), f0,
+                                                   step_ratio, max_steps)
         nfev += calls
     return grad, err, step, nfev
 
 
-def _central(target: Target, view: Any, i: int, x: Any, h: float) -> tuple[float, float, int]:
-    """(central difference at step h, max |f| at its points, calls): NaN where f is not
-    finite. Divided by the moves the floats represent."""
+def _central(target: Target, at: tuple[int, int], x: Any, h: float
+             ) -> tuple[float, float, int]:
+    """(central difference at step h, max |f| at its points, calls) for component ``at``
+    (leaf, flat index) whose value is x: NaN where f is not finite. Divided by the moves the
+    floats represent."""
     plus, minus = x + type(x)(h), x - type(x)(h)
-    values = []
-    with np.errstate(all="ignore"):
-        for point in (plus, minus):
-            view[i] = point
-            values.append(real_scalar(target.call()))
-    view[i] = x
+    values = [target.value_at(*at, point) for point in (plus, minus)]
     move = float(plus) - float(minus)
     if move == 0 or not all(math.isfinite(v) for v in values):
         return math.nan, math.nan, 2
     return (values[0] - values[1]) / move, max(abs(values[0]), abs(values[1])), 2
 
 
-def _ridders(target, view, i, x, h, f0, ratio, max_steps):
+def _ridders(target, at, x, h, f0, ratio, max_steps):
     """The best of a few Ridders tableaux, each starting where the last one ended (the first
     step may be far too large: sin(100 x), or 1/x at 1e-3, across its pole): stops when the
     error estimate can decrease no further (the round-off at the next steps exceeds it)."""
     best, calls = None, 0
     for _ in range(MAX_ATTEMPTS):
-        result, c, h_end, fmax = _tableau(target, view, i, x, h, f0, ratio, max_steps)
+        result, c, h_end, fmax = _tableau(target, at, x, h, f0, ratio, max_steps)
         calls += c
         if best is None or result[1] < best[1]:
             best = result
@@ -176,17 +168,17 @@ def _ridders(target, view, i, x, h, f0, ratio, max_steps):
     return (*best, calls)
 
 
-def _tableau(target, view, i, x, h, f0, ratio, max_steps):
+def _tableau(target, at, x, h, f0, ratio, max_steps):
     """One Ridders tableau from step h: ((estimate, error bound, step), calls, last step)."""
     calls = 0
     for _ in range(60):  # find a step at which f is finite on both sides
-        d, fmax, c = _central(target, view, i, x, h)
+        d, fmax, c = _central(target, at, x, h)
         calls += c
         if math.isfinite(d):
             break
         h /= 8
     else:
-        raise ValueError(f"f is not finite on either side of {target.label(0, i)} at any step "
+        raise ValueError(f"f is not finite on either side of {target.label(*at)} at any step "
                          "down to 1e-50: it has no derivative there")
     q = ratio * ratio
     table = np.full((max_steps, max_steps), np.nan)
@@ -194,7 +186,7 @@ def _tableau(target, view, i, x, h, f0, ratio, max_steps):
     best, best_err, best_h, best_f = d, math.inf, h, max(fmax, abs(f0))
     for col in range(1, max_steps):
         h /= ratio
-        d, fmax, c = _central(target, view, i, x, h)
+        d, fmax, c = _central(target, at, x, h)
         calls += c
         if not math.isfinite(d):
             break

@@ -26,6 +26,10 @@ def _what(obj: Any) -> str:
 def check_arguments(f: Any, grad: Any, theta: Any, call: str = "gradient_check") -> None:
     """Raise a TypeError that names the mistake when f, grad and theta are out of place.
 
+    Only their order is checked here; what theta itself may be is checked where it is made
+    ready to be perturbed, by :func:`~gradcheck_edu.target.check_theta`, for every check and
+    estimator alike.
+
     >>> import numpy as np
     >>> check_arguments({"w": np.ones(2)}, lambda p: p, lambda p: 0.0)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -41,29 +45,6 @@ def check_arguments(f: Any, grad: Any, theta: Any, call: str = "gradient_check")
     if callable(theta):
         raise TypeError(f"theta is a function; it should be the parameters. {order}: did you "
                         "swap grad and theta?")
-    if isinstance(theta, np.ndarray) and np.issubdtype(theta.dtype, np.integer):
-        # numerical_gradient copies it to float64, but an f that reads the caller's array
-        # through a closure (as a model does) would never see a step, and a right gradient
-        # would be called WRONG
-        raise TypeError(f"theta is an integer array ({theta.dtype}): a step of eps cannot be "
-                        "taken in it. Store parameters as floats: theta = "
-                        "theta.astype(np.float64)")
-    _check_no_number_lists(theta, "theta")
-
-
-def _check_no_number_lists(obj: Any, name: str) -> None:
-    """A list of plain numbers cannot be perturbed in place: say how to store it."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            _check_no_number_lists(v, f"{name}[{k!r}]" if name != "theta" else str(k))
-    elif isinstance(obj, (list, tuple)) and obj and all(
-            isinstance(v, numbers.Number) and not isinstance(v, bool) for v in obj):
-        raise TypeError(f"parameter {name!r} is a {type(obj).__name__} of numbers, which cannot "
-                        f"be perturbed in place; store it as a float array: "
-                        f"np.array({list(obj)!r}, dtype=float)")
-    elif isinstance(obj, (list, tuple)):
-        for j, v in enumerate(obj):
-            _check_no_number_lists(v, f"{name}[{j}]")
 
 
 def align_keys(grad: Any, theta: Any) -> Any:
@@ -81,15 +62,17 @@ def align_keys(grad: Any, theta: Any) -> Any:
     return grad
 
 
-def analytic_flat(grad: Any, theta: Any, call: str = "gradient_check") -> np.ndarray:
+def analytic_flat(grad: Any, theta: Any, call: str = "gradient_check",
+                  spec: Any = None) -> np.ndarray:
     """The analytic gradient as a flat float64 vector, after checking its structure.
 
     ``grad`` is the gradient or a function ``grad(theta)`` that returns it; dict entries are
     matched to theta's by key. A gradient of the wrong kind gets a message that says what was
-    probably meant.
+    probably meant. ``spec`` is theta's, if already known.
     """
     analytic = grad(theta) if callable(grad) else grad
-    theta_spec = spec_of(float(theta) if isinstance(theta, int) else theta)
+    theta_spec = spec if spec is not None else spec_of(
+        float(theta) if isinstance(theta, int) else theta)
     if analytic is None:
         raise TypeError("grad returned None: it must return the gradient, in theta's structure "
                         "(did you forget a return statement?)")

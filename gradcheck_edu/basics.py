@@ -28,7 +28,7 @@ True
 0.20
 
 Everything else in the package is this loop made trustworthy and fast: steps the floats can
-represent (:mod:`~gradcheck_edu.steps`), any structure of parameters
+represent (:mod:`~gradcheck_edu.stencils`), any structure of parameters
 (:mod:`~gradcheck_edu.theta`, :mod:`~gradcheck_edu.target`), verdicts that allow for round-off
 (:mod:`~gradcheck_edu.roundoff`), and a report per parameter (:mod:`~gradcheck_edu.report`).
 ``gradcheck_edu.numerical_gradient(f, theta)`` agrees with this loop (a test checks it).

@@ -9,9 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from .evaluate import check_deterministic, side_label
-from .steps import representable_steps
-from .target import PrecisionWarning, check_finite_theta, component_label, theta_label
+from .stencils import representable_steps
+from .target import (
+    PrecisionWarning,
+    Target,
+    check_deterministic,
+    check_finite_theta,
+    check_theta,
+    side_label,
+)
 from .theta import flatten
 
 __all__ = ["BatchTarget", "batch_values"]
@@ -22,14 +28,15 @@ class BatchTarget:
 
     theta is flattened to float64 once. f receives a read-only block of rows that equal theta
     except for one perturbed entry each; the block is filled with theta once, and only the
-    touched entries are set before a call and put back after it.
+    touched entries are set before a call and put back after it. The methods are those of
+    :class:`~gradcheck_edu.target.Target`: ``base_value``, ``values``, ``complex_gradient``,
+    ``label``, ``structure``.
     """
 
     def __init__(self, f: Callable, theta: Any, complex_step: bool, batch_size: int | None):
         if not callable(f):
             raise TypeError(f"f must be a function f(T) -> values, got {type(f).__name__}")
-        if isinstance(theta, (bool, np.bool_)):
-            raise TypeError("theta is a boolean; pass a number or an array of floats")
+        check_theta(theta, in_place=False)
         if isinstance(theta, np.ndarray) and theta.dtype in (np.float16, np.float32):
             warnings.warn("theta is low precision; it is flattened to float64 for a vectorized "
                           "f", PrecisionWarning, stacklevel=4)
@@ -45,8 +52,8 @@ class BatchTarget:
         self._starts = np.array([leaf.offset for leaf in self.spec.leaves], dtype=np.int64)
         self._block = np.empty((0, self.theta0.size))
 
-    def label(self, k: int, flat: int) -> str:
-        return component_label(self.spec, k, flat)
+    label = Target.label  # (they read only spec, scalar and arg)
+    structure = Target.structure
 
     def base_value(self) -> float | complex:
         base = self.theta0.astype(np.complex128) if self.complex_step else self.theta0
@@ -81,10 +88,10 @@ class BatchTarget:
             view.flags.writeable = False  # f must not change its input: the block is reused
             yield sl, pos[sl], block, view
 
-    def perturbed_values(self, leaf: np.ndarray, flat: np.ndarray, steps: np.ndarray,
+    def values(self, leaf: np.ndarray, flat: np.ndarray, steps: np.ndarray,
                          offsets: tuple[float, ...], f0: float
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """As :func:`~gradcheck_edu.evaluate.perturbed_values`: values, steps and moves."""
+        """As :meth:`~gradcheck_edu.target.Target.values`: values, steps and moves."""
         x = self.theta0[self._starts[leaf] + flat]
         h = np.empty(leaf.size)
         for k in np.unique(leaf):
@@ -140,7 +147,7 @@ def batch_values(f: Callable, T: np.ndarray, spec: Any, rows: np.ndarray, where:
     bad = ~np.isfinite(values)
     if bad.any():
         r = int(np.argmax(bad))
-        label = theta_label(spec, int(rows[r])) if rows.size else "theta"
+        label = spec.label_of(int(rows[r])) if rows.size else "theta"
         raise ValueError(f"f returned {values[r]} at {where} in component {label}. Check for "
                          "overflow or log(0), or use a smaller eps")
     return values

@@ -68,7 +68,7 @@ def fig_taylor():
 def fig_bug_bars():
     """Notebook 03's figure: the sign error in the output layer, located per parameter."""
     from . import bugs
-    from .check import check_model
+    from .model_check import check_model
     from .plots import plot_gradient_check
 
     model, X, y = mlp_example()
@@ -181,7 +181,7 @@ def demo_orders() -> None:
 
 
 def demo_mlp_check() -> None:
-    from .check import check_model
+    from .model_check import check_model
 
     model, X, y = mlp_example()
     print(f"Gradient check of MLP({model.layer_sizes}), tanh, on {len(X)} samples:")

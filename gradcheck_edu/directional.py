@@ -8,14 +8,21 @@ from typing import Any
 import numpy as np
 
 from .arguments import analytic_flat, check_arguments
-from .evaluate import base_value, checked_value
-from .compare import Evidence, judge_parameter
+from .check import Evidence, judge_parameter
 from .patterns import pattern_for, read_pattern
 from .report import ComponentTable, GradientCheckReport, ParameterRow
 from .roundoff import CENTRAL_ROUNDOFF
-from .steps import AUTO, EPS, StepTooSmallError, check_eps, default_step, resolve_eps
-from .target import Target, loss_resolution, lowest_precision
-from .theta import dtypes_of
+from .stencils import (
+    AUTO,
+    EPS,
+    StepTooSmallError,
+    check_eps,
+    default_step,
+    loss_resolution,
+    lowest_precision,
+    resolve_eps,
+)
+from .target import Target
 from .verdicts import DEFAULT_THRESHOLDS, Limit, no_better_than_worst_parameter, norm
 
 __all__ = ["directional_check", "DirectionalEvidence"]
@@ -55,15 +62,15 @@ def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
             or n_directions < 1:
         raise ValueError(f"n_directions must be a whole number >= 1, got {n_directions!r}")
     check_arguments(f, grad, theta, "directional_check")
-    eps = resolve_eps(eps, dtypes_of(theta))
-    eps = None if eps is None else check_eps(eps)
-    a_flat = analytic_flat(grad, theta, "directional_check")
-    rng = np.random.default_rng(seed)
     target = Target(f, theta)
-    f0 = base_value(target)
     spec = target.spec
-    loss_eps = loss_resolution(target.arrays)[0]
-    directions = []  # per parameter: (its arrays, gradient, unit directions, step)
+    eps = resolve_eps(eps, [leaf.dtype for leaf in spec.leaves])
+    eps = None if eps is None else check_eps(eps)
+    a_flat = analytic_flat(grad, theta, "directional_check", spec=spec)
+    rng = np.random.default_rng(seed)
+    f0 = target.base_value()
+    loss_eps = loss_resolution(target.arrays)
+    directions = []  # per parameter: (its gradient, unit directions, step)
     d_a, d_n, noise = [], [], []
     for leaf, arr in zip(spec.leaves, target.arrays):
         g = a_flat[leaf.offset: leaf.offset + leaf.size].reshape(leaf.shape)
@@ -72,11 +79,11 @@ def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
         vs = rng.standard_normal((n_directions, *leaf.shape))
         for v in vs:
             v /= max(float(np.linalg.norm(v)), 1e-300)
-        a, n, r = _along(target, leaf.name, arr, g, vs, h, f0, loss_eps)
+        a, n, r = _along(target, len(directions), g, vs, h, f0, loss_eps)
         d_a.append(a)
         d_n.append(n)
         noise.append(r)
-        directions.append((arr, g, vs, h))
+        directions.append((g, vs, h))
     all_a = np.concatenate(d_a)
     evidence = DirectionalEvidence(target, directions, np.concatenate(d_n),
                                    np.concatenate(noise), f0, loss_eps)
@@ -128,41 +135,37 @@ class DirectionalEvidence(Evidence):
         """The truncation error of the central differences ``mine`` (all directions of one
         parameter): ``4/3 |D(h) - D(h/2)|`` above the round-off of both, doubled, as
         :func:`~gradcheck_edu.roundoff.truncation_allowance` measures it per component."""
-        n_dir = len(self.directions[0][2])
+        n_dir = len(self.directions[0][1])
         k = int(mine[0]) // n_dir
-        arr, g, vs, h = self.directions[k]
-        name = self.target.spec.leaves[k].name
-        _, d_half, _ = _along(self.target, name, arr, g, vs[mine - k * n_dir], h / 2, self.f0,
+        g, vs, h = self.directions[k]
+        _, d_half, _ = _along(self.target, k, g, vs[mine - k * n_dir], h / 2, self.f0,
                               self.loss_eps)
         excess = np.abs(self.numerical[mine] - d_half) - 3 * self.noise[mine]
         self.extra[mine] += 2 * (4 / 3) * np.maximum(excess, 0.0)
 
 
-def _along(target: Target, name: str, arr: np.ndarray, g: np.ndarray, vs: np.ndarray, h: float,
-           f0: float, loss_eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Analytic and central-difference directional derivatives of parameter ``name`` along each
-    unit direction in ``vs`` with step h, and the round-off bound of each; ``arr`` restored."""
+def _along(target: Target, k: int, g: np.ndarray, vs: np.ndarray, h: float, f0: float,
+           loss_eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Analytic and central-difference directional derivatives of parameter ``k`` along each
+    unit direction in ``vs`` with step h, and the round-off bound of each (the target restores
+    the parameter after every call)."""
+    name = target.spec.leaves[k].name
     n = len(vs)
     d_a, d_n, noise = np.empty(n), np.empty(n), np.empty(n)
-    original = arr.copy()
-    try:
-        for d, v in enumerate(vs):
-            np.add(original, h * v, out=arr, casting="unsafe")
-            plus = arr.astype(np.float64)
-            fp = checked_value(target, f"at theta + eps*v (direction {d} of {name})")
-            np.subtract(original, h * v, out=arr, casting="unsafe")
-            step = plus - arr  # the move the floats represent, 2*eps*v up to rounding
-            length = float(np.linalg.norm(step))
-            if not (length >= h and float(np.linalg.norm(step - 2 * h * v)) <= h):
-                raise StepTooSmallError(
-                    f"eps={h:g} is too small for {name!r}: rounding in {arr.dtype} changes the "
-                    f"move eps*v by more than half (it moves theta by {length / 2:.2g} instead "
-                    f"of {h:g}). Use a larger eps (or eps=None for the default step)")
-            fm = checked_value(target, f"at theta - eps*v (direction {d} of {name})")
-            np.copyto(arr, original)
-            d_n[d] = (fp - fm) / length
-            d_a[d] = float(np.sum(g * step)) / length
-            noise[d] = 10 * loss_eps * max(abs(fp), abs(fm), abs(f0)) / length
-    finally:
-        np.copyto(arr, original)
+    moves = [None] * len(target.arrays)
+    for d, v in enumerate(vs):
+        moves[k] = h * v
+        fp, plus = target.value_along(moves, f"at theta + eps*v (direction {d} of {name})")
+        moves[k] = -h * v
+        fm, minus = target.value_along(moves, f"at theta - eps*v (direction {d} of {name})")
+        step = plus[k] - minus[k]  # the move the floats represent, 2*eps*v up to rounding
+        length = float(np.linalg.norm(step))
+        if not (length >= h and float(np.linalg.norm(step - 2 * h * v)) <= h):
+            raise StepTooSmallError(
+                f"eps={h:g} is too small for {name!r}: rounding in {target.arrays[k].dtype} "
+                f"changes the move eps*v by more than half (it moves theta by {length / 2:.2g} "
+                f"instead of {h:g}). Use a larger eps (or eps=None for the default step)")
+        d_n[d] = (fp - fm) / length
+        d_a[d] = float(np.sum(g * step)) / length
+        noise[d] = 10 * loss_eps * max(abs(fp), abs(fm), abs(f0)) / length
     return d_a, d_n, noise

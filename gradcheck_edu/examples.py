@@ -73,7 +73,7 @@ def taylor_pair():
     right, wrong : TaylorResult
         Rate about 2 for the right gradient, about 1 for the wrong one.
     """
-    from .check import taylor_test
+    from .taylor import taylor_test
 
     w = np.array([0.3, -0.8, 1.1])
 
@@ -119,7 +119,7 @@ def bug_exercise(name: str, seed: int = 0, n: int = 16):
     y : ndarray of int, shape (n,)
     """
     from . import bugs
-    from .check import check_model
+    from .model_check import check_model
 
     model = bugs.make_model(name, seed=seed)
     rng = np.random.default_rng(seed)
@@ -198,8 +198,8 @@ def check_mystery_fix(fixed_backward: Any, number: int = 1, seed: int = 0, *,
     is told which bug it fixed."""
     from . import bugs
     from .autograde.functions import as_method
-    from .check import check_model
     from .feedback import Feedback, check_report, describe_error, unanswered
+    from .model_check import check_model
 
     if unanswered(fixed_backward) or not callable(fixed_backward):
         return Feedback(name, False, "not answered yet: write the method.")

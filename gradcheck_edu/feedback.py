@@ -350,7 +350,7 @@ def check_gradient(values: Any, f: Callable[[Any], float], theta: Any, *, name: 
     ``values`` has the structure of ``theta``; ``f(theta) -> float``. The verdict is that of
     :func:`~gradcheck_edu.gradient_check`, and the hint says what the mismatch looks like.
     """
-    from .compare import gradient_check
+    from .check import gradient_check
 
     if unanswered(values):
         return Feedback(name, False, "not answered yet: compute it in place of the ....")

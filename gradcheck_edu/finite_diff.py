@@ -16,11 +16,12 @@ nested) of float arrays. Arrays are perturbed **in place**, one component at a t
 bit-exactly afterwards (also when ``f`` raises or the user presses Ctrl-C), so ``f`` may read them
 through a closure, as a model reads its own parameters.
 
-This module holds the estimators a user calls. The loop they run is the one of
-:mod:`gradcheck_edu.basics`, made exact and general in :mod:`~gradcheck_edu.steps` (which step),
-:mod:`~gradcheck_edu.target` (which arrays), :mod:`~gradcheck_edu.evaluate` (the loop itself),
-:mod:`~gradcheck_edu.batched` (an ``f`` that takes a block of theta vectors) and
-:mod:`~gradcheck_edu.estimate` (what one pass measured).
+This module holds the estimators a user calls and :class:`Estimate`, everything one pass of
+finite differences measured, which the checks consume. The loop they run is the one of
+:mod:`gradcheck_edu.basics`, made exact and general in two parts: :mod:`~gradcheck_edu.stencils`
+(which stencil, which step) and :mod:`~gradcheck_edu.target` (theta made ready, and the loop
+itself, which the target owns; :mod:`~gradcheck_edu.batched` for an ``f`` that takes a block of
+theta vectors).
 """
 
 from __future__ import annotations
@@ -30,16 +31,23 @@ from typing import Any
 
 import numpy as np
 
-from .estimate import Estimate
-from .steps import (
+from .batched import BatchTarget
+from .stencils import (
     EPS,
     METHODS,
+    STENCILS,
     StepTooSmallError,
     check_eps,
+    check_method,
     default_step,
+    loss_resolution,
+    lowest_precision,
+    stencil_derivative,
+    steps_for,
 )
-from .target import PrecisionWarning
+from .target import PrecisionWarning, Target
 from .theta import flatten
+from .verdicts import Limit
 
 __all__ = [
     "forward_difference",
@@ -53,6 +61,8 @@ __all__ = [
     "EPS",
     "PrecisionWarning",
     "StepTooSmallError",
+    "Estimate",
+    "make_target",
 ]
 
 
@@ -130,8 +140,8 @@ def numerical_gradient(f: Callable[[Any], float], theta: Any, eps: float | None 
     >>> print([f"{v:.6f}" for v in g])
     ['2.000000', '-4.000000']
     """
-    est = Estimate(f, theta, eps, method, vectorized=vectorized, batch_size=batch_size)
-    return est.as_structure(est.grad)
+    est = Estimate(make_target(f, theta, method, vectorized, batch_size), eps, method)
+    return est.target.structure(est.grad)
 
 
 
@@ -163,6 +173,136 @@ def central_difference(f: Callable[[Any], float], theta: Any, eps: float | None 
     return numerical_gradient(f, theta, eps, method="central")
 
 
+# --------------------------------------------------------------------------- one pass
+
+
+def make_target(f: Any, theta: Any, method: str = "central", vectorized: bool = False,
+                batch_size: int | None = None) -> Target | BatchTarget:
+    """The target that owns the loop for ``f`` and ``theta``: a :class:`Target` (the caller's
+    arrays perturbed in place), or a :class:`~gradcheck_edu.batched.BatchTarget` for a
+    vectorized ``f``. theta is checked here, once (:func:`~gradcheck_edu.target.check_theta`)."""
+    check_method(method)
+    if vectorized:
+        return BatchTarget(f, theta, method == "complex", batch_size)
+    return Target(f, theta, complex_step=method == "complex")
+
+
+class Estimate:
+    """Everything one pass of finite differences measured (used by the gradient checks).
+
+    Per component, as arrays (no Python object per component): ``leaf`` and ``flat`` (which
+    entry), ``steps`` (the step h the floats represent), ``moves`` (the moves actually made,
+    shape (n_comp, n_offsets)), ``values`` (f at those points, same shape; None for the complex
+    step) and ``grad``. ``f0`` is f at theta.
+
+    What limits its accuracy: ``loss_eps``, the resolution of the precision theta is stored in
+    (a loss computed from float32 parameters is no more precise than float32), and
+    ``roundoff_scale``, 1 when each value of f is a rounded loss (the generic path); a path that
+    computes the loss changes more precisely sets it lower (see
+    :mod:`gradcheck_edu.layered`).
+    """
+
+    roundoff_scale = 1.0
+
+    def __init__(self, target: Target | BatchTarget, eps: float | None, method: str,
+                 indices: Any = None, within: float | None = None):
+        check_method(method)
+        self.method, self.target = method, target
+        self.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
+        self.leaf, self.flat = target.spec.components(self.indices)
+        self.steps = steps_for(target, self.leaf, self.flat, eps, method)
+        if within is not None:  # default steps no larger than within * |x| (x != 0)
+            x = np.abs(np.concatenate([np.asarray(a).reshape(-1) for a in target.arrays]
+                                      ).real)[target.spec.positions(self.leaf, self.flat)]
+            self.steps = np.where(x > 0, np.minimum(self.steps, within * x), self.steps)
+        self.f0 = target.base_value()
+        self.values = self.moves = None
+        if method == "complex":
+            self.grad = target.complex_gradient(self.leaf, self.flat, self.steps)
+            return
+        self.values, self.steps, self.moves = target.values(
+            self.leaf, self.flat, self.steps, STENCILS[method].offsets, self.f0)
+        self.grad = stencil_derivative(self.values, self.moves)
+        if method == "richardson" and eps is None:
+            self._refine_richardson_steps()
+
+    @classmethod
+    def from_central_changes(cls, target, leaf, flat, indices, moves, changes, f0,
+                             roundoff_scale=1.0):
+        """An estimate from f(theta + move) - f(theta), computed elsewhere (a fast path).
+
+        ``moves`` and ``changes`` have shape (n_comp, 2): the moves ``+h`` and ``(x - h) - x``
+        and the changes of f they cause. The gradient is formed from the changes, which a fast
+        path can compute to their own precision; the values ``f0 + changes`` serve the report
+        (kinks, round-off floor), with ``roundoff_scale`` saying how much more precise than
+        rounded losses the changes are.
+        """
+        est = cls.__new__(cls)
+        est.method, est.target, est.leaf, est.flat, est.f0 = "central", target, leaf, flat, f0
+        est.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
+        est.steps, est.moves, est.values = moves[:, 0].copy(), moves, f0 + changes
+        est.grad = stencil_derivative(changes, moves)
+        est.roundoff_scale = roundoff_scale
+        return est
+
+    @property
+    def loss_eps(self) -> float:
+        """The relative resolution of the loss values: that of the lowest precision in theta."""
+        return loss_resolution(self.target.arrays)
+
+    @property
+    def limits(self) -> frozenset:
+        """``{Limit.LOW_PRECISION}`` when theta holds float32 (or float16), else ROUNDOFF."""
+        return frozenset({Limit.LOW_PRECISION if self.loss_eps > EPS else Limit.ROUNDOFF})
+
+    @property
+    def dtype_name(self) -> str:
+        """The lowest precision among theta's arrays (``"float32"``)."""
+        return lowest_precision(self.target.arrays).name
+
+    def evaluate(self, positions: np.ndarray, offsets: tuple[float, ...]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """f at extra offsets (in units of each component's step) for some components, and the
+        moves actually made."""
+        values, _, moves = self.target.values(self.leaf[positions], self.flat[positions],
+                                              self.steps[positions], offsets, self.f0)
+        return values, moves
+
+    def _refine_richardson_steps(self) -> None:
+        """Pick each component's Richardson step from the size of its own truncation error.
+
+        The default step ``EPS**(1/5) max(1, |x|)`` assumes derivatives of order one; where f
+        oscillates fast it is far too large (SciPy's ``sin(x0 x1) log(x0)`` at x0 = 100). As
+        FiniteDifferences.jl's ``estimate_step`` does, the truncation error is measured first:
+        two more calls at ``x +- h/2`` give the Richardson estimate with step h/2, which differs
+        by about ``15/16 C h**4``. With the round-off ``1.5 EPS |f| / h`` (the weights sum to
+        1.5), ``C h**4 + 1.5 EPS |f| / h`` is smallest at ``h* = (1.5 EPS |f| / (4 C))**(1/5)``.
+        Components whose ``h*`` is below ``h / 2`` are evaluated again at ``h*`` (never below
+        ``h / 64``): 4 more calls each.
+        """
+        half, half_moves = self.evaluate(np.arange(self.grad.size), (0.5, -0.5))
+        # offsets h, h/2, -h/2, -h: the Richardson stencil with step h/2
+        refined = stencil_derivative(
+            np.c_[self.values[:, 1], half, self.values[:, 2]],
+            np.c_[self.moves[:, 1], half_moves, self.moves[:, 2]])
+        h = np.abs(self.steps)
+        c = np.abs(self.grad - refined) * 16 / 15 / h**4
+        fmax = np.maximum(np.max(np.abs(self.values), axis=1), abs(self.f0))
+        rho = 1.5 * self.loss_eps * fmax
+        with np.errstate(divide="ignore"):
+            best = np.where(c > 0, (rho / (4 * c)) ** 0.2, h)
+        best = np.clip(best, h / 64, h)
+        redo = np.flatnonzero(best < h / 2)
+        if redo.size == 0:
+            return
+        offsets = STENCILS["richardson"].offsets
+        new_steps = np.copysign(best[redo], self.steps[redo])
+        values, steps, moves = self.target.values(self.leaf[redo], self.flat[redo], new_steps,
+                                                  offsets, self.f0)
+        self.values[redo], self.steps[redo], self.moves[redo] = values, steps, moves
+        self.grad[redo] = stencil_derivative(values, moves)
+
+
 # --------------------------------------------------------------------------- error order
 
 
@@ -191,11 +331,12 @@ def error_vs_eps(f: Callable[[Any], float], theta: Any, exact: Any,
     ['1.0e-04', '1.0e-06']
     """
     exact_flat, exact_spec = flatten(exact)
+    target = make_target(f, theta, method)
     out = []
     for eps in eps_values:
         check_eps(eps)
         try:
-            est = Estimate(f, theta, eps, method)
+            est = Estimate(target, eps, method)
         except StepTooSmallError:
             out.append(np.nan)
             continue

@@ -205,7 +205,7 @@ def grade_layer(layer: Any, x: Any, points: Any = None, student_id: Any = None, 
 
 
 def _grade(layer, x, names, pts, hints, seed) -> tuple[dict[str, RowGrade], str]:
-    from .compare import gradient_check
+    from .check import gradient_check
     from .model_check import batch_size_names
 
     params = layer.params

@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 
 from .arguments import analytic_flat, check_arguments
-from .compare import build_report, sample_indices
-from .estimate import Estimate
+from .check import build_report, sample_indices
+from .finite_diff import Estimate, make_target
 from .report import GradientCheckReport
-from .steps import AUTO, resolve_eps
+from .stencils import AUTO, resolve_eps
 from .verdicts import DEFAULT_THRESHOLDS
 
 __all__ = ["check_layer", "check_model", "batch_size_names"]
@@ -152,9 +152,11 @@ def check_layer(layer: Any, x: Any, eps: float | str | None = AUTO, method: str 
             return float(np.sum(layer.forward(th["x"]) * dout))
 
         check_arguments(f, analytic, theta, call="check_layer")  # as gradient_check does
+        target = make_target(f, theta, method)
         eps = resolve_eps(eps, [np.asarray(v).dtype for v in params.values()])
-        est = Estimate(f, theta, eps, method)
-        return build_report(est, analytic_flat(analytic, theta), eps, thresholds,
+        est = Estimate(target, eps, method)
+        return build_report(est, analytic_flat(analytic, theta, spec=target.spec), eps,
+                            thresholds,
                             sizes=batch_size_names(x),
                             path="generic: sum(layer.forward(x) * dout) at each perturbed point")
     finally:
@@ -235,7 +237,7 @@ def check_model(model: Any, X: Any, y: Any, eps: float | str | None = AUTO,
                                  "model.layer_structure() that matches model.loss; use "
                                  "fast='auto' to fall back to the generic path")
         if est is None:
-            est = Estimate(f, model.params, eps, method, indices)
+            est = Estimate(make_target(f, model.params, method), eps, method, indices)
         sizes = batch_size_names(X)
         widths = getattr(model, "layer_sizes", None)
         if isinstance(widths, (list, tuple)) and all(isinstance(w, int) for w in widths):

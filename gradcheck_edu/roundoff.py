@@ -6,8 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .estimate import Estimate
-from .steps import STENCILS, stencil_derivative
+from .finite_diff import Estimate
+from .stencils import STENCILS, stencil_derivative
 from .verdicts import norm
 
 __all__ = ["LOSS_ROUNDOFF", "noise_bound", "roundoff_fraction", "CENTRAL_ROUNDOFF", "find_kinks",
@@ -42,7 +42,7 @@ def roundoff_fraction(method: str) -> float:
     0.3 EPS max|f| / |h| for a central difference)."""
     if method == "complex":  # no cancellation: noise_bound is itself a few roundings
         return 0.1
-    gain = float(np.linalg.norm(STENCILS[method][3]))
+    gain = float(np.linalg.norm(STENCILS[method].weights))
     return LOSS_ROUNDOFF * gain / 10
 
 

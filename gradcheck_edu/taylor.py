@@ -10,10 +10,9 @@ from typing import Any
 import numpy as np
 
 from .arguments import analytic_flat, check_arguments
-from .compare import Evidence, judge_parameter
-from .evaluate import base_value, checked_value
-from .steps import EPS
-from .target import Target, loss_resolution, lowest_precision, theta_label
+from .check import Evidence, judge_parameter
+from .stencils import EPS, loss_resolution, lowest_precision
+from .target import Target
 from .theta import flatten
 from .verdicts import DEFAULT_THRESHOLDS, DecidedBy, Limit, Verdict
 
@@ -30,7 +29,7 @@ class TaylorResult:
         Fitted slope of log(remainder) against log(h) as h -> 0: about 2 when the gradient is
         right, about 1 when it is wrong. NaN when the remainder is at round-off for every step.
     verdict : Verdict
-        The verdict of :func:`~gradcheck_edu.compare.judge_parameter`, as every check's: the
+        The verdict of :func:`~gradcheck_edu.check.judge_parameter`, as every check's: the
         analytic ``grad . v`` against the directional derivative extrapolated from the same
         steps (:func:`taylor_evidence`), within what that estimate can err by.
     steps, remainders : ndarray
@@ -95,11 +94,11 @@ def taylor_test(f: Callable[[Any], float], grad: Any, theta: Any, direction: Any
     if not (math.isfinite(h0) and h0 > 0):
         raise ValueError(f"h0 must be a positive, finite step (the largest h), got {h0}")
     check_arguments(f, grad, theta, "taylor_test")
-    a_flat = analytic_flat(grad, theta, "taylor_test")
     target = Target(f, theta)
+    a_flat = analytic_flat(grad, theta, "taylor_test", spec=target.spec)
     bad = ~np.isfinite(a_flat)
     if bad.any():
-        where = theta_label(target.spec, int(np.argmax(bad)))
+        where = target.spec.label_of(int(np.argmax(bad)))
         raise ValueError(f"the gradient has {a_flat[bad][0]} at {where}: a Taylor test needs "
                          "a finite gradient. Look for overflow or 0/0 in your backward pass")
     spec = target.spec
@@ -113,27 +112,18 @@ def taylor_test(f: Callable[[Any], float], grad: Any, theta: Any, direction: Any
     if not norm > 0:
         raise ValueError("the direction must be a nonzero vector")
     v = v / norm
-    f0 = base_value(target)
+    f0 = target.base_value()
     steps = h0 * 2.0 ** -np.arange(int(n_steps))
     remainders, values = np.empty(steps.size), np.empty(steps.size)
-    originals = [arr.copy() for arr in target.arrays]
-    try:
-        for i, h in enumerate(steps):
-            linear = 0.0
-            for leaf, arr, orig in zip(spec.leaves, target.arrays, originals):
-                sl = slice(leaf.offset, leaf.offset + leaf.size)
-                np.add(orig, h * v[sl].reshape(leaf.shape), out=arr, casting="unsafe")
-                # The step the floats represent, not h*v: keeps rounding out of the remainder.
-                moved = arr.astype(np.float64) - orig
-                linear += float(np.sum(a_flat[sl].reshape(leaf.shape) * moved))
-            fh = checked_value(target, f"at theta + h*v (h={h:g})")
-            values[i], remainders[i] = fh, fh - f0 - linear
-            for arr, orig in zip(target.arrays, originals):
-                np.copyto(arr, orig)
-    finally:
-        for arr, orig in zip(target.arrays, originals):
-            np.copyto(arr, orig)
-    floor = 100 * loss_resolution(target.arrays)[0] * max(abs(f0), 1e-300)
+    for i, h in enumerate(steps):
+        moves = [h * v[leaf.offset: leaf.offset + leaf.size].reshape(leaf.shape)
+                 for leaf in spec.leaves]
+        fh, made = target.value_along(moves, f"at theta + h*v (h={h:g})")
+        # the moves the floats represent, not h*v: keeps rounding out of the remainder
+        linear = sum(float(a_flat[leaf.offset: leaf.offset + leaf.size] @ m.reshape(-1))
+                     for leaf, m in zip(spec.leaves, made))
+        values[i], remainders[i] = fh, fh - f0 - linear
+    floor = 100 * loss_resolution(target.arrays) * max(abs(f0), 1e-300)
     a_dir = float(a_flat @ v)
     evidence = taylor_evidence(steps, remainders, values, f0, a_dir, target)
     j = judge_parameter(evidence, np.array([a_dir]), np.array([0]), DEFAULT_THRESHOLDS,
@@ -172,7 +162,7 @@ def taylor_test(f: Callable[[Any], float], grad: Any, theta: Any, direction: Any
 def taylor_evidence(steps: np.ndarray, remainders: np.ndarray, values: np.ndarray, f0: float,
                     analytic: float, target: Target) -> Evidence:
     """The directional derivative along v, extrapolated from the Taylor remainders, and what it
-    can err by: the input of :func:`~gradcheck_edu.compare.judge_parameter`.
+    can err by: the input of :func:`~gradcheck_edu.check.judge_parameter`.
 
     With ``r(h) = f(theta + h v) - f(theta) - h a`` (``a``: the analytic ``grad . v``),
     ``r(h) / h = (d - a) + c h + O(h**2)``, ``d`` the true directional derivative. One Richardson
@@ -186,7 +176,7 @@ def taylor_evidence(steps: np.ndarray, remainders: np.ndarray, values: np.ndarra
     (successive changes in a ratio of 1.5 to 4.5, or within round-off). Where no step is, the
     bound is as large as what was measured: CANNOT_TELL, never an accusation.
     """
-    loss_eps, _ = loss_resolution(target.arrays)
+    loss_eps = loss_resolution(target.arrays)
     delta = remainders / steps
     noise = 10 * loss_eps * np.maximum(np.abs(values), abs(f0)) / steps
     extrapolated = 2 * delta[1:] - delta[:-1]

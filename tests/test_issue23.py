@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import gradcheck_edu as ge
 from gradcheck_edu import Verdict
-from gradcheck_edu.steps import StepTooSmallError
+from gradcheck_edu.stencils import StepTooSmallError
 
 # -- 1. kinks: a valid subgradient is not a measurement ---------------------------------------
 

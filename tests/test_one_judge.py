@@ -1,4 +1,4 @@
-"""Issue 23, the short path: one judge (``compare.judge_parameter``) for every check, every
+"""Issue 23, the short path: one judge (``check.judge_parameter``) for every check, every
 report saying which path computed it, one validation of theta, and a target that owns its loop."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gradcheck_edu as ge
-from gradcheck_edu import Verdict, compare, directional, taylor
+from gradcheck_edu import Verdict, check, directional, taylor
 from gradcheck_edu.verdicts import DecidedBy
 
 TH = np.array([0.3, -1.2, 2.0])
@@ -22,13 +22,13 @@ def _sin_sum(t):
 # -- every check is judged by judge_parameter ---------------------------------------------------
 
 @pytest.mark.parametrize("module, run", [
-    (compare, lambda: ge.gradient_check(_sin_sum, np.cos, TH.copy())),
+    (check, lambda: ge.gradient_check(_sin_sum, np.cos, TH.copy())),
     (directional, lambda: ge.directional_check(_sin_sum, np.cos, TH.copy(), seed=0)),
     (taylor, lambda: ge.taylor_test(_sin_sum, np.cos, TH.copy(), seed=0)),
 ])
 def test_each_check_calls_the_one_judge(module, run, monkeypatch):
     calls = []
-    original = compare.judge_parameter
+    original = check.judge_parameter
 
     def spy(*args, **kwargs):
         calls.append(args[0])
@@ -36,19 +36,19 @@ def test_each_check_calls_the_one_judge(module, run, monkeypatch):
 
     monkeypatch.setattr(module, "judge_parameter", spy)
     result = run()
-    assert calls and all(isinstance(e, compare.Evidence) for e in calls)
+    assert calls and all(isinstance(e, check.Evidence) for e in calls)
     assert result.verdict is Verdict.EXCELLENT
 
 
 def test_check_model_and_check_layer_use_the_same_judge(monkeypatch):
     calls = []
-    original = compare.judge_parameter
+    original = check.judge_parameter
 
     def spy(*args, **kwargs):
         calls.append(type(args[0]).__name__)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(compare, "judge_parameter", spy)
+    monkeypatch.setattr(check, "judge_parameter", spy)
     model = ge.nn.MLP([3, 4, 2], activation="tanh", seed=0)
     X, y = np.random.default_rng(0).standard_normal((5, 3)), np.array([0, 1, 1, 0, 1])
     for fast in (True, False):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import gradcheck_edu as ge
 from gradcheck_edu import bugs
-from gradcheck_edu.estimate import Estimate
+from gradcheck_edu.finite_diff import Estimate, make_target
 from gradcheck_edu.nn import MLP
 from gradcheck_edu.nn.layers import Linear, Tanh
 from gradcheck_edu.pattern_fits import MIN_SUPPORT
@@ -24,7 +24,7 @@ from gradcheck_edu.roundoff import find_kinks, noise_bound
 def read_all(f, analytic, theta, *, sizes=None, indices=None, param=True):
     """read_pattern for every parameter of ``theta`` (a dict), kinks excluded as the report
     excludes them: what the report builder does, spelled out."""
-    est = Estimate(f, theta, 1e-6, "central", indices)
+    est = Estimate(make_target(f, theta), 1e-6, "central", indices)
     a_flat = np.concatenate([np.ravel(analytic[k]) for k in theta]).astype(np.float64)
     a_sel = a_flat if indices is None else a_flat[indices]
     noise = noise_bound(est)

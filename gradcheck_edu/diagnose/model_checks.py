@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..check import check_model
+from ..model_check import check_model
 from .bands import GRAD_NORM, INITIAL_LOSS, MSE_OUTPUT_POWER
 from .chance import expected_initial_loss, label_entropy
 from .protocol import (

@@ -1,8 +1,8 @@
 """The structure-aware path of :func:`~gradcheck_edu.check_model`: its entry and its spot check.
 
 The loss changes themselves are computed by the rest of :mod:`gradcheck_edu.layered`; here they
-are turned into an :class:`~gradcheck_edu.estimate.Estimate` (judged by the same
-:func:`~gradcheck_edu.compare.judge_parameter` as every other check) and checked against
+are turned into an :class:`~gradcheck_edu.finite_diff.Estimate` (judged by the same
+:func:`~gradcheck_edu.check.judge_parameter` as every other check) and checked against
 ``model.loss``.
 """
 
@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..estimate import Estimate
-from ..evaluate import base_value, perturbed_values
-from ..steps import EPS, representable_steps, steps_for
+from ..finite_diff import Estimate
+from ..stencils import EPS, representable_steps, steps_for
 from ..target import Target
 from . import structure_of
 from .perturbations import LayeredLoss
@@ -44,9 +43,9 @@ def structured_estimate(model: Any, f: Callable, X: Any, y: Any, eps: float | No
     if structure is None or any(np.asarray(v).dtype != np.float64 for v in params.values()):
         return None, ""
     target = Target(f, params)
-    leaf, flat = target.components(indices)
+    leaf, flat = target.spec.components(indices)
     steps = steps_for(target, leaf, flat, eps, "central")
-    f0 = base_value(target)
+    f0 = target.base_value()
     try:
         layered = LayeredLoss(structure, params, X, y)
     except (KeyError, ValueError, TypeError, IndexError):
@@ -97,7 +96,7 @@ def spot_check(target: Target, leaf: np.ndarray, flat: np.ndarray, h: np.ndarray
         largest = int(pos[np.argmax(np.abs(changes[pos]).max(axis=1))])
         picks.extend(sorted({largest, int(pos[rng.integers(pos.size)])}))
     picks = np.asarray(picks, dtype=np.int64)
-    values, _, _ = perturbed_values(target, leaf[picks], flat[picks], h[picks], (1, -1), f0)
+    values, _, _ = target.values(leaf[picks], flat[picks], h[picks], (1, -1), f0)
     real, fast = values - f0, changes[picks]
     loss_scale = np.maximum(np.abs(values).max(axis=1, keepdims=True), max(abs(f0), scale))
     bad = np.abs(real - fast) > 64 * EPS * loss_scale + 1e-3 * np.abs(fast)

@@ -7,7 +7,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..check import DEFAULT_THRESHOLDS, Verdict
 from ..finite_diff import (
     PrecisionWarning,
     central_difference,
@@ -15,6 +14,7 @@ from ..finite_diff import (
     fit_order,
     forward_difference,
 )
+from ..verdicts import DEFAULT_THRESHOLDS, Verdict
 from .style import DEFAULT_EPS, METHOD_STYLE, VERDICT_COLORS, new_axes
 
 __all__ = ["plot_secants", "error_table", "plot_error_vs_eps", "plot_taylor",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..check import Verdict
+from ..verdicts import Verdict
 
 __all__ = ["METHOD_STYLE", "VERDICT_COLORS", "DEFAULT_EPS", "new_axes"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..check import Verdict
+from ..verdicts import Verdict
 from .style import VERDICT_COLORS, new_axes
 
 __all__ = ["plot_activation_comparison", "plot_curve_comparison", "plot_lr_finder",

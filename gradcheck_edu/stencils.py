@@ -1,4 +1,5 @@
-"""Steps for finite differences: the stencils, the default step of each, and checks of a step.
+"""The stencils of finite differences, the default step of each, and the steps the floats can
+represent.
 
 Each default step is named after the error bound it minimises: a difference of order ``p`` has
 truncation error ``~ h**p`` and round-off error ``~ EPS / h``; their sum is smallest at
@@ -8,25 +9,37 @@ truncation error ``~ h**p`` and round-off error ``~ EPS / h``; their sum is smal
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["EPS", "STENCILS", "COMPLEX_STEP", "METHODS", "StepTooSmallError", "check_method",
-           "default_step", "check_eps", "AUTO", "resolve_eps", "steps_for", "representable_steps",
-           "stencil_derivative"]
+__all__ = ["EPS", "Stencil", "STENCILS", "COMPLEX_STEP", "METHODS", "StepTooSmallError",
+           "check_method", "default_step", "check_eps", "AUTO", "resolve_eps", "steps_for",
+           "representable_steps", "stencil_derivative", "lowest_precision", "loss_resolution"]
 
 EPS = float(np.finfo(np.float64).eps)
 
-# method -> (truncation order, relative default step, stencil offsets, stencil weights).
-# The derivative is sum(w * f(x + o*h)) / h. Default steps balance truncation error ~ h**p against
-# round-off ~ EPS/h, whose sum is smallest at h ~ EPS**(1/(p+1)).
-STENCILS: dict[str, tuple[int, float, tuple[int, ...], tuple[float, ...]]] = {
-    "forward": (1, EPS ** (1 / 2), (0, 1), (-1.0, 1.0)),
-    "backward": (1, EPS ** (1 / 2), (-1, 0), (-1.0, 1.0)),
-    "central": (2, EPS ** (1 / 3), (1, -1), (0.5, -0.5)),
-    "richardson": (4, EPS ** (1 / 5), (2, 1, -1, -2),
-                   (-1 / 12, 8 / 12, -8 / 12, 1 / 12)),
+
+class Stencil(NamedTuple):
+    """A finite-difference stencil: the derivative is ``sum(weights * f(x + offsets*h)) / h``.
+
+    ``order`` is the order of its truncation error (``~ h**order``), and ``step`` its default
+    relative step in float64, ``EPS**(1/(order+1))``: where that truncation and the round-off
+    ``~ EPS / h`` balance.
+    """
+
+    order: int
+    step: float
+    offsets: tuple[float, ...]
+    weights: tuple[float, ...]
+
+
+STENCILS: dict[str, Stencil] = {
+    "forward": Stencil(order=1, step=EPS ** (1 / 2), offsets=(0, 1), weights=(-1.0, 1.0)),
+    "backward": Stencil(order=1, step=EPS ** (1 / 2), offsets=(-1, 0), weights=(-1.0, 1.0)),
+    "central": Stencil(order=2, step=EPS ** (1 / 3), offsets=(1, -1), weights=(0.5, -0.5)),
+    "richardson": Stencil(order=4, step=EPS ** (1 / 5), offsets=(2, 1, -1, -2),
+                          weights=(-1 / 12, 8 / 12, -8 / 12, 1 / 12)),
 }
 # Complex step has no subtraction, hence no cancellation: a tiny step is fine.
 COMPLEX_STEP = 1e-20
@@ -103,9 +116,9 @@ def default_step(theta: Any, method: str = "central", dtype: Any = np.float64) -
     if method == "complex":
         rel = COMPLEX_STEP
     else:
-        order = STENCILS[method][0]
+        stencil = STENCILS[method]
         resolution = max(float(np.finfo(dtype).eps), EPS)
-        rel = STENCILS[method][1] if resolution == EPS else resolution ** (1 / (order + 1))
+        rel = stencil.step if resolution == EPS else resolution ** (1 / (stencil.order + 1))
     return rel * np.maximum(1.0, np.abs(np.asarray(theta, dtype=np.float64)))
 
 
@@ -145,10 +158,7 @@ def steps_for(target: Any, leaf: np.ndarray, flat: np.ndarray, eps: float | None
     if eps is None:
         # the loss is no more precise than the lowest precision among the arrays (a float32
         # layer fed a float64 x): every component's step is chosen for that precision
-        floats = [a.dtype for a in target.arrays if np.issubdtype(a.dtype, np.floating)]
-        dtype = min(floats, key=lambda d: d.itemsize, default=np.dtype(np.float64))
-        if dtype.kind == "c":
-            dtype = np.dtype(np.float64)
+        dtype = lowest_precision(target.arrays)
         steps = np.empty(leaf.size)
         for k, arr in enumerate(target.arrays):
             pos = np.flatnonzero(leaf == k)
@@ -199,3 +209,15 @@ def representable_steps(arr: np.ndarray, x: np.ndarray, steps: np.ndarray, targe
         )
     return h
 
+
+def lowest_precision(arrays: list[np.ndarray]) -> np.dtype:
+    """The lowest floating precision among ``arrays`` (float64 when there is none)."""
+    floats = [a.dtype for a in arrays if np.issubdtype(a.dtype, np.floating)]
+    return min(floats, key=lambda d: d.itemsize, default=np.dtype(np.float64))
+
+
+def loss_resolution(arrays: list[np.ndarray]) -> float:
+    """The relative resolution of a loss computed from ``arrays``: a loss computed from float32
+    parameters is no more precise than float32, so the lowest precision among the arrays sets
+    it (float64's 2.2e-16 at best)."""
+    return max(float(np.finfo(lowest_precision(arrays)).eps), float(np.finfo(np.float64).eps))
