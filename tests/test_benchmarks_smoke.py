@@ -25,6 +25,17 @@ def test_gradcheck_benchmark_quick():
     assert all("not installed" in row or "slow mode" in row for row in torch_rows)
 
 
+def test_versions_benchmark_runs_against_a_checkout():
+    # this checkout against itself: both columns are filled, and the ratio is printed
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_versions.py"),
+                          str(ROOT), "--quick", "--rounds", "1"], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split() for line in out.stdout.splitlines() if line.startswith(("MLP", "batch"))]
+    assert len(rows) == 4 and all(float(r[-1]) > 0 for r in rows)
+    assert {r[-4] for r in rows} == {"fast", "generic"}
+
+
 def test_train_step_benchmark_runs():
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_train_step.py"),
                           "--steps", "2", "--rounds", "1"], capture_output=True, text=True,

@@ -113,3 +113,130 @@ def test_directional_near_miss_of_truncation_cannot_tell():
     assert report.verdict is not Verdict.WRONG and not report.per_parameter["theta"].pattern
     wrong = ge.directional_check(f, lambda t: 3 * t**2 + 1e-2, np.zeros(4), eps=1e-2, seed=0)
     assert wrong.verdict is Verdict.WRONG
+
+
+# -- one validation of theta, for every check and estimator -------------------------------------
+
+def _sq(t):
+    return float(np.sum(np.asarray(t, dtype=float) ** 2))
+
+
+@pytest.mark.parametrize("call", [
+    lambda th: ge.numerical_gradient(_sq, th, eps=0.5),
+    lambda th: ge.gradient_check(_sq, lambda t: 2 * np.asarray(t, float), th, eps=0.5).numerical,
+    lambda th: ge.numerical_gradient(lambda T: np.sum(T**2, axis=1), th, eps=0.5,
+                                     vectorized=True),
+])
+def test_an_integer_array_is_copied_by_every_estimator_alike(call):
+    theta = np.array([1, 2, 3])
+    np.testing.assert_allclose(call(theta), [2.0, 4.0, 6.0], rtol=1e-12)
+    assert theta.dtype.kind == "i" and theta.tolist() == [1, 2, 3]
+
+
+def test_a_right_gradient_of_an_integer_array_passes_every_check():
+    theta = np.array([1, 2, 3])
+    grad = lambda t: 2 * np.asarray(t, float)  # noqa: E731
+    assert ge.gradient_check(_sq, grad, theta).passed
+    assert ge.directional_check(_sq, grad, theta, seed=0).passed
+    assert ge.taylor_test(_sq, grad, theta, seed=0).passed
+
+
+def test_an_f_that_never_sees_the_integer_copy_is_named_by_every_estimator():
+    wi = np.arange(3)
+
+    def f(_t):
+        return float(np.sum(wi**2))  # reads the caller's integer array, not its argument
+
+    for call in (lambda: ge.numerical_gradient(f, wi),
+                 lambda: ge.gradient_check(f, lambda t: 2 * wi, wi)):
+        with pytest.raises(TypeError, match="integer array.*astype\\(np.float64\\)"):
+            call()
+
+
+@pytest.mark.parametrize("theta, match", [
+    ({"W": np.ones(2), "b": np.array([1, 2])}, "integer array"),
+    ({"W": [1.0, 2.0]}, "list of numbers"),
+    ({"W": np.ones(2), "lr": 0.1}, "np.array"),
+    (True, "boolean"),
+    (np.array(["a"]), "dtype"),
+])
+def test_the_same_theta_gets_the_same_error_everywhere(theta, match):
+    calls = [lambda: ge.numerical_gradient(lambda p: 0.0, theta),
+             lambda: ge.gradient_check(lambda p: 0.0, lambda p: p, theta),
+             lambda: ge.directional_check(lambda p: 0.0, lambda p: p, theta),
+             lambda: ge.taylor_test(lambda p: 0.0, lambda p: p, theta),
+             lambda: ge.adaptive_gradient(lambda p: 0.0, theta),
+             lambda: ge.numerical_gradient(lambda T: T[:, 0], theta, vectorized=True)]
+    messages = set()
+    for call in calls:
+        with pytest.raises(TypeError, match=match) as err:
+            call()
+        messages.add(str(err.value))
+    assert len(messages) == 1, messages  # one check_theta, one message
+
+
+def test_theta_is_checked_before_grad_is_called():
+    called = []
+
+    def grad(t):
+        called.append(1)
+        return t
+
+    with pytest.raises(TypeError, match="list of numbers"):
+        ge.gradient_check(lambda p: 0.0, grad, {"W": [1.0, 2.0]})
+    assert not called
+
+
+# -- the target owns its loop -------------------------------------------------------------------
+
+def test_every_target_offers_the_same_loop():
+    from gradcheck_edu.batched import BatchTarget
+    from gradcheck_edu.target import Target
+
+    for name in ("base_value", "values", "complex_gradient", "label", "structure"):
+        assert callable(getattr(Target, name)) and callable(getattr(BatchTarget, name))
+    theta = np.array([0.3, -0.7, 1.1])
+    one = Target(lambda t: float(np.sum(np.sin(t))), theta)
+    block = BatchTarget(lambda T: np.sum(np.sin(T), axis=1), theta, False, None)
+    leaf, flat = one.spec.components()
+    steps = np.full(3, 1e-4)
+    v1, h1, m1 = one.values(leaf, flat, steps, (1, -1), one.base_value())
+    v2, h2, m2 = block.values(leaf, flat, steps, (1, -1), block.base_value())
+    np.testing.assert_array_equal(h1, h2)
+    np.testing.assert_array_equal(m1, m2)
+    np.testing.assert_allclose(v1, v2, rtol=1e-14)
+
+
+def test_value_along_restores_theta_when_f_raises():
+    from gradcheck_edu.target import Target
+
+    W = np.array([[0.5, -1.5], [2.0, 0.25]])
+    before = W.copy()
+
+    def f(p):
+        if p["W"][0, 0] != 0.5:
+            raise RuntimeError("boom")
+        return 0.0
+
+    target = Target(f, {"W": W})
+    with pytest.raises(RuntimeError, match="boom"):
+        target.value_along([np.full((2, 2), 0.1)], "at theta + v")
+    np.testing.assert_array_equal(W, before)
+    with pytest.raises(RuntimeError, match="boom"):
+        target.value_at(0, 0, 0.7)
+    np.testing.assert_array_equal(W, before)
+
+
+def test_the_stencils_are_named_fields_that_differentiate_polynomials():
+    from gradcheck_edu.stencils import EPS, STENCILS, stencil_derivative
+
+    for name, s in STENCILS.items():
+        assert s.step == pytest.approx(EPS ** (1 / (s.order + 1)))
+        assert len(s.offsets) == len(s.weights) and sum(s.weights) == pytest.approx(0)
+        # exact on every polynomial of degree <= order: sum w_i o_i^k = [k == 1]
+        o = np.array(s.offsets, dtype=float)
+        for k in range(s.order + 1):
+            assert float(np.dot(s.weights, o**k)) == pytest.approx(float(k == 1), abs=1e-12)
+        moves = np.array([o * 1e-3])
+        values = np.array([np.exp(0.2 + o * 1e-3)])
+        assert abs(stencil_derivative(values, moves)[0] - np.exp(0.2)) < 1e-3 ** s.order * 10
