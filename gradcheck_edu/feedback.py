@@ -229,7 +229,7 @@ def check_report(report: Any, *, name: str, hint: str | None = None,
             continue
         a, n = report.analytic, report.numerical
         a, n = (a[row.name], n[row.name]) if isinstance(a, dict) else (a, n)
-        why = (row.note if row.verdict.name == "CANNOT_TELL" else
+        why = (row.note if row.verdict is Verdict.CANNOT_TELL else
                mismatch_hint(a, n, row.pattern)).rstrip(".")
         lines.append(f"{row.name} {row.verdict.name}: {why}")
     tail = f" Hint: {hint}" if hint else ""

@@ -311,7 +311,7 @@ def _row(n: str, report, points: float, hint: str | None, context: dict) -> RowG
     pattern = row.pattern
     # CANNOT_TELL: the difference is within what the finite difference can err by; its note
     # says so, and a hint about "components off" would contradict it
-    why = row.note if verdict.name == "CANNOT_TELL" else mismatch_hint(
+    why = row.note if verdict is Verdict.CANNOT_TELL else mismatch_hint(
         report.analytic[n], report.numerical[n], pattern, name=n, **context)
     tail = f" Hint: {hint}" if hint else ""
     small = small_kind(report.analytic[n], report.numerical[n]) if (

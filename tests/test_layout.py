@@ -188,3 +188,13 @@ def test_the_numerics_never_import_the_model_the_checklist_or_the_plots():
             continue
         for target, _, line in _imports(name, path):
             assert not target.startswith(forbidden), f"{name}:{line} imports {target}"
+
+
+def test_verdicts_are_compared_as_enums_not_by_name():
+    # `verdict is Verdict.CANNOT_TELL`, never `verdict.name == "CANNOT_TELL"`: a renamed member
+    # would silently change what such a comparison means
+    names = "|".join(("EXCELLENT", "ACCEPTABLE", "SUSPICIOUS", "WRONG", "CANNOT_TELL"))
+    by_name = re.compile(rf"""\.name\s*(==|!=|in)\s*[(\[{{]?\s*["']({names})["']""")
+    found = [f"{name}:{i}" for name, path in MODULES.items()
+             for i, line in enumerate(path.read_text().splitlines(), 1) if by_name.search(line)]
+    assert not found, found
