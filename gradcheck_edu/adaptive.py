@@ -117,6 +117,7 @@ def adaptive_gradient(f: Any, theta: Any, *, initial_step: float | None = None,
     leaf, flat = target.spec.components(None)
     grad, err, step, nfev = adaptive_components(target, leaf, flat, f0, initial_step,
                                                 step_ratio, int(max_steps))
+    target.check_f_sees_theta()
     return AdaptiveGradient(target.structure(grad), target.structure(err),
                             target.structure(step), nfev + 2)
 

@@ -9,15 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from .arguments import check_finite_theta, check_theta
 from .stencils import representable_steps
-from .target import (
-    PrecisionWarning,
-    Target,
-    check_deterministic,
-    check_finite_theta,
-    check_theta,
-    side_label,
-)
+from .target import PrecisionWarning, Target, check_deterministic, side_label
 from .theta import flatten
 
 __all__ = ["BatchTarget", "batch_values"]

@@ -125,8 +125,10 @@ def gradient_check(f: Callable[[Any], float], grad: Any, theta: Any,
     a_flat = analytic_flat(grad, theta, spec=target.spec)
     eps = resolve_eps(eps, [leaf.dtype for leaf in target.spec.leaves])
     indices = sample_indices(a_flat.size, n_samples, seed)
+    retry = eps is None and method == "central" and not vectorized
     try:
-        est = Estimate(target, eps, method, indices)
+        with np.errstate(**({"all": "ignore"} if retry else {})):  # (its warnings, if retried)
+            est = Estimate(target, eps, method, indices)
     except NonFiniteError:
         if eps is not None or method != "central" or vectorized:
             raise
@@ -242,6 +244,7 @@ class Evidence:
         self.default_step = False  # set when the estimate used eps=None
 
     can_measure_truncation = False
+    offers_adaptive_step = False  # eps=None means the adaptive step (gradient_check's)
 
     def bound(self) -> np.ndarray:
         return self.noise + self.extra
@@ -254,7 +257,8 @@ class Evidence:
         return judge(analytic[where], self.numerical[where], self.noise[where], self.roundoff,
                      thresholds, scale=scale, limits=frozenset(limits),
                      dtype=self.dtype_name, extra=self.extra[where],
-                     n_subgradients=n_subgradients, default_step=self.default_step)
+                     n_subgradients=n_subgradients, default_step=self.default_step,
+                     adaptive_step=self.offers_adaptive_step)
 
     def measure_truncation(self, analytic: np.ndarray, mine: np.ndarray) -> None:
         """Add the truncation error of the estimates ``mine`` to ``extra`` (nothing here)."""
@@ -266,6 +270,8 @@ class Evidence:
 class EstimateEvidence(Evidence):
     """The evidence of an :class:`~gradcheck_edu.finite_diff.Estimate`: its kinks classified, and
     more calls of f where the judge asks for the truncation error or an adaptive step."""
+
+    offers_adaptive_step = True
 
     def __init__(self, est: Estimate, analytic: np.ndarray):
         noise = noise_bound(est)

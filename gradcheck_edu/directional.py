@@ -77,13 +77,14 @@ def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
         h = eps if eps is not None else float(default_step(
             np.max(np.abs(arr), initial=0.0), "central", arr.dtype))
         vs = rng.standard_normal((n_directions, *leaf.shape))
-        for v in vs:
-            v /= max(float(np.linalg.norm(v)), 1e-300)
+        lengths = np.sqrt(np.sum(vs.reshape(n_directions, -1) ** 2, axis=1))
+        vs /= np.maximum(lengths, 1e-300).reshape(-1, *[1] * len(leaf.shape))
         a, n, r = _along(target, len(directions), g, vs, h, f0, loss_eps)
         d_a.append(a)
         d_n.append(n)
         noise.append(r)
         directions.append((g, vs, h))
+    target.check_f_sees_theta()
     all_a = np.concatenate(d_a)
     evidence = DirectionalEvidence(target, directions, np.concatenate(d_n),
                                    np.concatenate(noise), f0, loss_eps)

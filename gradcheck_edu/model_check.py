@@ -233,9 +233,14 @@ def check_model(model: Any, X: Any, y: Any, eps: float | str | None = AUTO,
             est, why_not = structured_estimate(model, f, X, y, eps, method, indices,
                                              strict=fast is True)
             if est is None and fast is True:
-                raise ValueError("fast=True needs method='central', float64 parameters and a "
-                                 "model.layer_structure() that matches model.loss; use "
-                                 "fast='auto' to fall back to the generic path")
+                low = sorted(k for k, v in model.params.items()
+                             if np.asarray(v).dtype != np.float64)
+                why = (f"method={method!r}: it computes central differences only"
+                       if method != "central" else
+                       f"parameters {low} are not float64" if low else
+                       "model.layer_structure() is missing, or no longer matches model.loss")
+                raise ValueError(f"fast=True cannot be used: {why}. Use fast='auto' to fall "
+                                 "back to the generic path")
         if est is None:
             est = Estimate(make_target(f, model.params, method), eps, method, indices)
         sizes = batch_size_names(X)

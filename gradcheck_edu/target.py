@@ -6,8 +6,8 @@ array in place, call ``f``, put the original back, in ``finally`` too (the loop 
 offers (:class:`~gradcheck_edu.batched.BatchTarget` too, for an ``f`` that takes a block of
 theta vectors): ``base_value()``, ``values(leaf, flat, steps, offsets, f0)``,
 ``complex_gradient(leaf, flat, steps)``, ``label(k, i)`` and ``structure(flat)``; and, for the
-checks that move whole arrays, ``value_along(moves)``. :func:`check_theta` is the one check of
-what a user hands as theta, for every target.
+checks that move whole arrays, ``value_along(moves)``. Every target checks theta with
+:func:`~gradcheck_edu.arguments.check_theta`, the one check of what a user hands as theta.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from .arguments import check_finite_theta, check_theta
 from .stencils import StepTooSmallError, representable_steps
-from .theta import spec_of
 
-__all__ = ["PrecisionWarning", "NonFiniteError", "Target", "check_theta", "check_finite_theta",
-           "real_scalar", "check_finite", "check_deterministic", "side_label", "flat_view"]
+__all__ = ["PrecisionWarning", "NonFiniteError", "Target", "real_scalar", "check_finite",
+           "check_deterministic", "side_label", "flat_view"]
 
 
 class PrecisionWarning(UserWarning):
@@ -33,85 +33,6 @@ class PrecisionWarning(UserWarning):
 
 class NonFiniteError(ValueError):
     """f returned NaN or Inf."""
-
-
-# --------------------------------------------------------------------------- what theta may be
-
-
-def check_theta(theta: Any, in_place: bool = True) -> Any:
-    """theta's :class:`~gradcheck_edu.theta.ParamSpec`, or a TypeError that names the mistake
-    when theta cannot be perturbed.
-
-    A Python number or an ndarray of floats or integers passed directly is fine (an integer
-    array is copied to float64, and ``f`` receives the copy); inside a structure (dict, list,
-    tuple) every parameter must already be a float array, writeable if ``in_place``.
-
-    >>> check_theta({"W": [1.0, 2.0]})  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    TypeError: parameter 'W' is a list of numbers, ... np.array([1.0, 2.0], dtype=float)
-    """
-    if isinstance(theta, (bool, np.bool_)):
-        raise TypeError("theta is a boolean; pass a number or an array of floats")
-    if isinstance(theta, numbers.Number):
-        if isinstance(theta, numbers.Complex) and not isinstance(theta, numbers.Real):
-            raise TypeError("theta must be real; the complex step adds the imaginary part")
-        return spec_of(float(theta))
-    if isinstance(theta, np.ndarray):
-        if not (np.issubdtype(theta.dtype, np.floating) or np.issubdtype(theta.dtype, np.integer)):
-            raise TypeError(f"theta has dtype {theta.dtype}; pass an array of floats")
-        return spec_of(theta)
-    _check_no_number_lists(theta, "theta")
-    spec = spec_of(theta)
-    for leaf, value in zip(spec.leaves, spec.leaf_values(theta)):
-        _check_leaf(leaf.name, value, in_place)
-    return spec
-
-
-def _check_no_number_lists(obj: Any, name: str) -> None:
-    """A list of plain numbers cannot be perturbed in place: say how to store it."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            _check_no_number_lists(v, f"{name}[{k!r}]" if name != "theta" else str(k))
-    elif isinstance(obj, (list, tuple)) and obj and all(
-            isinstance(v, numbers.Number) and not isinstance(v, bool) for v in obj):
-        raise TypeError(f"parameter {name!r} is a {type(obj).__name__} of numbers, which cannot "
-                        f"be perturbed in place; store it as a float array: "
-                        f"np.array({list(obj)!r}, dtype=float)")
-    elif isinstance(obj, (list, tuple)):
-        for j, v in enumerate(obj):
-            _check_no_number_lists(v, f"{name}[{j}]")
-
-
-def _check_leaf(name: str, value: Any, in_place: bool) -> None:
-    if not isinstance(value, np.ndarray):
-        raise TypeError(f"parameter {name!r} is a {type(value).__name__}, which cannot be "
-                        f"perturbed in place; store it as an array, e.g. np.array({value!r})")
-    if np.issubdtype(value.dtype, np.integer):
-        raise TypeError(f"parameter {name!r} is an integer array ({value.dtype}): a step of eps "
-                        "would be truncated away. Store parameters as floats, e.g. "
-                        "W = W.astype(np.float64)")
-    if not np.issubdtype(value.dtype, np.floating):
-        raise TypeError(f"parameter {name!r} has dtype {value.dtype}; use float64 arrays")
-    if in_place and not value.flags.writeable:
-        raise TypeError(f"parameter {name!r} is read-only; it must be writeable to be perturbed")
-
-
-def check_finite_theta(spec: Any, arrays: list[np.ndarray]) -> None:
-    """Raise a ValueError naming the first NaN or Inf entry of theta.
-
-    A finite difference at a NaN is NaN, and at an Inf it cannot move: neither says anything
-    about the gradient, so theta is checked before f is ever called.
-    """
-    for k, arr in enumerate(arrays):
-        finite = np.isfinite(arr)
-        if not finite.all():
-            i = int(np.argmax(~finite.reshape(-1)))
-            value = np.asarray(arr).reshape(-1)[i]
-            raise ValueError(
-                f"theta has {value.real if np.iscomplexobj(value) else value} at "
-                f"{spec.label(k, i)}: finite differences need finite parameters. "
-                "Check how the parameters were initialised or updated (a diverged step?)")
 
 
 # --------------------------------------------------------------------------- what f returns
@@ -197,6 +118,8 @@ class Target:
         self.f, self.complex_step = f, complex_step
         self.scalar = isinstance(theta, numbers.Number) and not isinstance(theta, np.ndarray)
         self.copied_integers = isinstance(theta, np.ndarray) and theta.dtype.kind in "iu"
+        self.f0 = None  # f at theta, once base_value() has run
+        self.changed = False  # f has changed with a step (see check_f_sees_theta)
         dtype = np.complex128 if complex_step else None
         if self.scalar:
             self.arrays = [np.array(theta, dtype=dtype or np.float64)]
@@ -247,7 +170,20 @@ class Target:
             first, second = real_scalar(first), real_scalar(second)
             check_finite(first, where)
         check_deterministic(first, second)
+        self.f0 = first
         return first
+
+    def check_f_sees_theta(self) -> None:
+        """Raise a TypeError when theta is a copied integer array and f never changed with a
+        step: an f that reads the caller's array through a closure (as a model does) never sees
+        the float64 copy, and its gradient would look like zero. Every check calls this after
+        its evaluations."""
+        if self.copied_integers and not self.changed:
+            raise TypeError(
+                "theta is an integer array, so f received a float64 copy, and f did not change "
+                "at any step: an f that reads the caller's array through a closure (as a model "
+                "does) never sees the copy. Store parameters as floats: "
+                "theta = theta.astype(np.float64)")
 
     def values(self, leaf: np.ndarray, flat: np.ndarray, steps: np.ndarray,
                offsets: tuple[float, ...], f0: float
@@ -284,12 +220,8 @@ class Target:
             for s in range(0, pos.size, BLOCK):  # blocks: the Python lists below stay small
                 b = slice(s, s + BLOCK)
                 values[pos[b]] = self._loop(k, view, flat[pos[b]], x[b], h[b], offsets, f0)
-        if self.copied_integers and values.size and np.all(values == f0):
-            raise TypeError(
-                "theta is an integer array, so f received a float64 copy, and f did not change "
-                "at any step: an f that reads the caller's array through a closure (as a model "
-                "does) never sees the copy. Store parameters as floats: "
-                "theta = theta.astype(np.float64)")
+        self.changed = self.changed or bool(np.any(values != f0))
+        self.check_f_sees_theta()
         return values, h_used, moves
 
     def _loop(self, k: int, view: Any, flat: np.ndarray, x: np.ndarray, h: np.ndarray,
@@ -345,6 +277,8 @@ class Target:
                     "a subnormal number with fewer significant digits: the derivative would be "
                     "inaccurate. Use a larger eps (1e-20, or eps=None)")
             grad[j] = v.imag / h
+        self.changed = self.changed or bool(np.any(grad != 0))
+        self.check_f_sees_theta()
         return grad
 
     def value_at(self, k: int, i: int, point: Any) -> float:
@@ -355,9 +289,11 @@ class Target:
         try:
             view[i] = point
             with np.errstate(all="ignore"):
-                return real_scalar(self.call())
+                value = real_scalar(self.call())
         finally:
             view[i] = x
+        self.changed = self.changed or value != self.f0
+        return value
 
     def value_along(self, moves: list[np.ndarray], where: str) -> tuple[float, list]:
         """f at theta + moves (one array per leaf, in theta's order; None leaves a leaf as it
@@ -375,6 +311,7 @@ class Target:
             for arr, orig in zip(self.arrays, originals):
                 if orig is not None:
                     np.copyto(arr, orig)
+        self.changed = self.changed or value != self.f0
         return value, made
 
 

@@ -123,6 +123,7 @@ def taylor_test(f: Callable[[Any], float], grad: Any, theta: Any, direction: Any
         linear = sum(float(a_flat[leaf.offset: leaf.offset + leaf.size] @ m.reshape(-1))
                      for leaf, m in zip(spec.leaves, made))
         values[i], remainders[i] = fh, fh - f0 - linear
+    target.check_f_sees_theta()
     floor = 100 * loss_resolution(target.arrays) * max(abs(f0), 1e-300)
     a_dir = float(a_flat @ v)
     evidence = taylor_evidence(steps, remainders, values, f0, a_dir, target)
@@ -151,8 +152,9 @@ def taylor_test(f: Callable[[Any], float], grad: Any, theta: Any, direction: Any
         msg = f"remainder ~ h^{rate:.1f}: the gradient is right" if rate >= 1.8 else (
             f"remainder ~ h^{rate:.1f}, and the directional derivative matches")
     elif j.verdict is Verdict.CANNOT_TELL:
-        msg = (f"these steps cannot tell (remainder ~ h^{rate:.1f}); if h0 is large for f "
-               "here, try a smaller one")
+        msg = f"these steps cannot tell (remainder ~ h^{rate:.1f})" + (
+            "" if Limit.LOW_PRECISION in evidence.limits
+            else "; if h0 is large for f here, try a smaller one")
     else:
         msg = (f"remainder ~ h^{rate:.1f}" + (": the gradient is wrong along this direction"
                                              if rate < 1.5 else ""))
@@ -197,9 +199,9 @@ def taylor_evidence(steps: np.ndarray, remainders: np.ndarray, values: np.ndarra
         bound = np.where(usable, 2 * change + e_noise[1:-1], np.inf)
         k = int(np.argmin(bound)) + 1
         estimate, noise_k, extra_k = extrapolated[k], e_noise[k], 2 * change[k - 1]
-    else:  # no step in the asymptotic range: the estimate can err by as much as it measures
+    else:  # no step in the asymptotic range: the estimate can err by all it measures
         estimate, noise_k = extrapolated[-1], e_noise[-1]
-        extra_k = 2 * max(np.max(np.abs(extrapolated)), np.max(np.abs(delta)))
+        extra_k = 2 * abs(estimate)
     low = Limit.LOW_PRECISION if loss_eps > EPS else Limit.ROUNDOFF
     evidence = Evidence(np.array([analytic + estimate]), np.array([noise_k]), roundoff=0.1,
                         limits=frozenset({low}), dtype_name=lowest_precision(target.arrays).name,

@@ -159,11 +159,14 @@ def limit_text(limits: frozenset, dtype: str = "float64") -> str:
     return " and ".join(parts) or "round-off at this step"
 
 
-def _hint(limits: frozenset, default_step: bool = False) -> str:
+def _hint(limits: frozenset, default_step: bool = False, adaptive_step: bool = True) -> str:
     if Limit.LOW_PRECISION in limits:
         return "; check in float64" + ("" if default_step else " (or eps=None)")
     if Limit.TRUNCATION in limits:
-        return "" if default_step else "; a smaller eps (or eps=None: an adaptive step) can tell"
+        if default_step:
+            return ""
+        return "; a smaller eps " + ("(or eps=None: an adaptive step) " if adaptive_step
+                                     else "") + "can tell"
     if Limit.ADAPTIVE in limits:
         return ""
     return "; a larger eps can tell"
@@ -173,7 +176,7 @@ def judge(analytic: np.ndarray, numerical: np.ndarray, noise: np.ndarray, roundo
           thresholds: tuple, *, scale: float | None = None,
           limits: frozenset = frozenset({Limit.ROUNDOFF}), dtype: str = "float64",
           extra: np.ndarray | None = None, n_subgradients: int = 0,
-          default_step: bool = False) -> Judgement:
+          default_step: bool = False, adaptive_step: bool = True) -> Judgement:
     """Relative error and verdict, allowing for what the finite differences can err by.
 
     The one set of rules every check uses (``gradient_check``, ``check_model``'s both paths,
@@ -186,7 +189,9 @@ def judge(analytic: np.ndarray, numerical: np.ndarray, noise: np.ndarray, roundo
     gradient is at the floor); ``limits`` says what limits the estimate (a set of
     :class:`Limit`). ``n_subgradients`` counts components left out because they sit at a kink
     where the analytic value is a valid subgradient (nothing measured there). ``default_step``:
-    the estimate already used the default step (``eps=None``), so the hint does not suggest it.
+    the estimate already used the default step (``eps=None``), so the hint does not suggest it;
+    ``adaptive_step``: the check offers the adaptive step (``eps=None`` in ``gradient_check``
+    and ``check_model``), so the hint may suggest it.
 
     * Nothing measured (no component, all at kinks): CANNOT_TELL, saying why.
     * The difference is beyond the bound (``D = ||a - n|| > B``): the verdict of the relative
@@ -220,7 +225,7 @@ def judge(analytic: np.ndarray, numerical: np.ndarray, noise: np.ndarray, roundo
     diff = norm(analytic - numerical)
     extra_norm = 0.0 if extra is None else norm(extra)
     bound = norm(noise if extra is None else noise + extra)
-    limit, hint = limit_text(limits, dtype), _hint(limits, default_step)
+    limit, hint = limit_text(limits, dtype), _hint(limits, default_step, adaptive_step)
     if diff > bound:
         if verdict.passed and diff > FAR * bound:
             return Judgement(r, Verdict.SUSPICIOUS, (

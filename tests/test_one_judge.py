@@ -240,3 +240,95 @@ def test_the_stencils_are_named_fields_that_differentiate_polynomials():
         moves = np.array([o * 1e-3])
         values = np.array([np.exp(0.2 + o * 1e-3)])
         assert abs(stencil_derivative(values, moves)[0] - np.exp(0.2)) < 1e-3 ** s.order * 10
+
+
+# -- what a new user ran into (each was a crash, a wrong verdict or a misleading message) -------
+
+@pytest.mark.parametrize("theta", [1.5, np.float64(1.5), np.array(1.5), 2],
+                         ids=["float", "float64", "0-d", "int"])
+def test_directional_check_of_a_scalar_parameter(theta):
+    # a shape-() direction was never scaled to unit length: StepTooSmallError for any eps
+    f = lambda t: float(np.asarray(t, float) ** 3)  # noqa: E731
+    right = ge.directional_check(f, lambda t: 3 * np.asarray(t, float) ** 2, theta, seed=0)
+    wrong = ge.directional_check(f, lambda t: 6 * np.asarray(t, float) ** 2, theta, seed=0)
+    assert right.verdict is Verdict.EXCELLENT and wrong.verdict is Verdict.WRONG
+
+
+def test_directional_check_of_a_structure_with_a_scalar_leaf():
+    f = lambda p: float(np.sum(p["W"] ** 2) + p["s"] ** 3)  # noqa: E731
+    g = lambda p: {"W": 2 * p["W"], "s": 3 * p["s"] ** 2}  # noqa: E731
+    params = {"W": np.ones((2, 2)), "s": np.array(1.5)}
+    assert ge.directional_check(f, g, params, seed=0).verdict is Verdict.EXCELLENT
+
+
+def test_an_f_that_never_sees_the_integer_copy_is_named_by_every_check():
+    wi = np.array([1, 2, 3])
+    f = lambda t: float(np.sum(wi**2))  # noqa: E731
+    g = lambda t: 2 * wi  # noqa: E731
+    for call in (lambda: ge.directional_check(f, g, wi, seed=0),
+                 lambda: ge.taylor_test(f, g, wi, seed=0),
+                 lambda: ge.adaptive_gradient(f, wi)):
+        with pytest.raises(TypeError, match="did not change at any step"):
+            call()
+
+
+@pytest.mark.parametrize("theta", [np.array([]), {"a": np.zeros(0)}, [np.zeros((0, 3))]])
+def test_an_empty_theta_is_refused_alike_everywhere(theta):
+    calls = [lambda: ge.numerical_gradient(lambda t: 0.0, theta),
+             lambda: ge.gradient_check(lambda t: 0.0, lambda t: t, theta),
+             lambda: ge.directional_check(lambda t: 0.0, lambda t: t, theta),
+             lambda: ge.taylor_test(lambda t: 0.0, lambda t: t, theta),
+             lambda: ge.adaptive_gradient(lambda t: 0.0, theta)]
+    for call in calls:
+        with pytest.raises(ValueError, match="theta has no components"):
+            call()
+
+
+def test_the_hint_offers_the_adaptive_step_only_where_eps_none_means_it():
+    f = lambda t: float(np.sum(t**3))  # noqa: E731
+    g = lambda t: 3 * t**2 + 1e-9  # noqa: E731
+    checked = ge.gradient_check(f, g, np.zeros(4), eps=1e-2)
+    along = ge.directional_check(f, g, np.zeros(4), eps=1e-2, seed=0)
+    assert "eps=None: an adaptive step" in checked.note
+    assert "smaller eps can tell" in along.note and "adaptive" not in along.note
+
+
+def test_taylor_messages_say_what_limits_the_steps():
+    f, g = (lambda t: float(np.sum(np.log(t)))), (lambda t: 1 / t)
+    far = ge.taylor_test(f, g, np.array([2e-6, 1.0]), direction=np.array([0.6, 0.8]))
+    assert "at the floor" not in str(far) and "within the estimate's error" in far.note
+    s = lambda t: float(np.sum(t**2 * np.sin(t)))  # noqa: E731
+    ds = lambda t: 2 * t * np.sin(t) + t**2 * np.cos(t)  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ge.PrecisionWarning)
+        low = ge.taylor_test(s, ds, np.linspace(-1, 1, 6).astype(np.float32), seed=0)
+    assert low.verdict is Verdict.CANNOT_TELL and "float64" in str(low) and "h0" not in str(low)
+
+
+def test_grad_returning_loss_and_grad_is_named():
+    with pytest.raises(TypeError, match=r"did you return \(loss, grad\)"):
+        ge.gradient_check(_sq, lambda t: (_sq(t), 2 * t), np.array([1.0, 2.0]))
+    # a theta that is itself a pair of numbers is not taken for that mistake
+    pair = (np.array(1.0), np.array(2.0))
+    assert ge.gradient_check(lambda p: float(p[0] ** 2 + p[1] ** 2),
+                             lambda p: (2 * p[0], 2 * p[1]), pair).passed
+
+
+def test_fast_true_names_what_it_cannot_use():
+    model = ge.nn.MLP([4, 8, 3], seed=0, dtype=np.float32)
+    X, y = np.random.default_rng(0).standard_normal((10, 4)), np.arange(10) % 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ge.PrecisionWarning)
+        with pytest.raises(ValueError, match=r"are not float64"):
+            ge.check_model(model, X, y, fast=True)
+        with pytest.raises(ValueError, match=r"method='forward'"):
+            ge.check_model(ge.nn.MLP([4, 8, 3], seed=0), X, y, fast=True, method="forward")
+
+
+def test_the_retried_default_step_leaves_no_warning():
+    # log at 2e-6 with eps=None: the first default step leaves f's domain and is retried
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = ge.gradient_check(lambda t: float(np.sum(np.log(t))), lambda t: 1 / t,
+                                   np.array([2e-6, 1.0]), eps=None)
+    assert report.verdict is Verdict.EXCELLENT
