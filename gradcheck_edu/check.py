@@ -123,7 +123,7 @@ def gradient_check(f: Callable[[Any], float], grad: Any, theta: Any,
     check_arguments(f, grad, theta)
     target = make_target(f, theta, method, vectorized, batch_size)  # theta checked here
     a_flat = analytic_flat(grad, theta, spec=target.spec)
-    eps = resolve_eps(eps, [leaf.dtype for leaf in target.spec.leaves])
+    eps = resolve_eps(eps, target.spec.dtypes)
     indices = sample_indices(a_flat.size, n_samples, seed)
     retry = eps is None and method == "central" and not vectorized
     try:

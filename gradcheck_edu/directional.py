@@ -64,7 +64,7 @@ def directional_check(f: Callable[[Any], float], grad: Any, theta: Any,
     check_arguments(f, grad, theta, "directional_check")
     target = Target(f, theta)
     spec = target.spec
-    eps = resolve_eps(eps, [leaf.dtype for leaf in spec.leaves])
+    eps = resolve_eps(eps, spec.dtypes)
     eps = None if eps is None else check_eps(eps)
     a_flat = analytic_flat(grad, theta, "directional_check", spec=spec)
     rng = np.random.default_rng(seed)

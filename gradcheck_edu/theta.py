@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["flatten", "spec_of", "dtypes_of", "ParamSpec", "Leaf"]
+__all__ = ["flatten", "spec_of", "ParamSpec", "Leaf"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,11 @@ class ParamSpec:
     @property
     def shapes(self) -> list[tuple[int, ...]]:
         return [leaf.shape for leaf in self.leaves]
+
+    @property
+    def dtypes(self) -> list[np.dtype]:
+        """The dtype of each parameter (a Python number counts as float64)."""
+        return [leaf.dtype for leaf in self.leaves]
 
     def slice(self, name: str) -> slice:
         """The slice of theta that holds parameter ``name``."""
@@ -333,12 +338,6 @@ def spec_of(params: Any) -> ParamSpec:
         leaves = [replace(leaf, name=e.name) if leaf.name in twice else leaf
                   for leaf, e in zip(leaves, exact)]
     return ParamSpec(treedef, leaves)
-
-
-def dtypes_of(theta: Any) -> list[np.dtype]:
-    """The dtype of each array of ``theta`` (a Python int counts as a float64 number)."""
-    spec = spec_of(float(theta) if isinstance(theta, int) else theta)
-    return [leaf.dtype for leaf in spec.leaves]
 
 
 def flatten(params: Any) -> tuple[np.ndarray, ParamSpec]:
