@@ -4,6 +4,7 @@
     python benchmarks/bench_versions.py /tmp/old            # 5 rounds
     python benchmarks/bench_versions.py /tmp/old --rounds 9 --quick
     python benchmarks/bench_versions.py /tmp/old --path generic     # only check_model(fast=False)
+    python benchmarks/bench_versions.py /tmp/old --blas-threads 1   # less noise on a busy machine
 
 Each round times, in a fresh process per version and alternating between them (so that a change
 of load touches both alike), ``check_model`` on the benchmark's problems: the structure-aware
@@ -67,8 +68,11 @@ print(json.dumps(out))
 """
 
 
-def run(source: Path, problems: list) -> dict:
+def run(source: Path, problems: list, threads: int | None) -> dict:
     env = dict(os.environ, PYTHONPATH=str(source))
+    if threads:  # the same for both versions: one source of noise less on a shared machine
+        env.update({v: str(threads) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                              "MKL_NUM_THREADS")})
     result = subprocess.run([sys.executable, "-c", CHILD, json.dumps(problems)], env=env,
                             capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -80,6 +84,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="tiny problems (a smoke run)")
     parser.add_argument("--path", choices=("fast", "generic"), help="time only this path")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="threads of NumPy's BLAS in both versions (default: its own)")
     args = parser.parse_args()
     problems = [(name, sizes, batch, kw, tuple(p for p in paths if args.path in (None, p)))
                 for name, sizes, batch, kw, paths in (QUICK if args.quick else PROBLEMS)]
@@ -89,8 +95,9 @@ def main() -> None:
         order = (("new", HERE), ("old", args.other)) if r % 2 == 0 else (
             ("old", args.other), ("new", HERE))
         for label, source in order:
-            seen[label].append(run(source, problems))
-    print(f"{args.rounds} rounds, alternating processes; time / F (median over rounds)")
+            seen[label].append(run(source, problems, args.blas_threads))
+    threads = f", BLAS threads {args.blas_threads}" if args.blas_threads else ""
+    print(f"{args.rounds} rounds, alternating processes{threads}; time / F (median over rounds)")
     print(f"{'problem':40s} {'path':8s} {'old':>9s} {'new':>9s} {'new/old':>8s}")
     for name, *_, paths in problems:
         for path in paths:
