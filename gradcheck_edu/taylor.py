@@ -180,7 +180,13 @@ def taylor_evidence(steps: np.ndarray, remainders: np.ndarray, values: np.ndarra
     """
     loss_eps = loss_resolution(target.arrays)
     delta = remainders / steps
-    noise = 10 * loss_eps * np.maximum(np.abs(values), abs(f0)) / steps
+    rounding = 10 * loss_eps * np.maximum(np.abs(values), abs(f0))
+    if loss_eps > EPS:
+        # float32: a loss summed from cancelling terms rounds like its terms, not like |f|;
+        # what the smaller half of the steps leaves is then mostly that round-off (in float64
+        # it is mostly the h**2 term, and |f| is the better bound)
+        rounding = np.maximum(rounding, np.max(np.abs(remainders[steps.size // 2:])))
+    noise = rounding / steps
     extrapolated = 2 * delta[1:] - delta[:-1]
     e_noise = 2 * noise[1:] + noise[:-1]
     # the steps where r(h)/h changes like h (or h**2, when v'Hv = 0): ratios of successive

@@ -91,16 +91,19 @@ def test_taylor_with_steps_too_large_for_f_cannot_tell():
     assert fine.verdict is Verdict.EXCELLENT
 
 
-def test_taylor_in_float32_never_calls_a_right_gradient_wrong():
-    # a loss summed from cancelling float32 terms: the rate alone called this WRONG every time
+def test_taylor_in_float32_never_accuses_a_right_gradient():
+    # a loss summed from cancelling float32 terms (|f| ~ 0, terms ~ 1): the rate alone called
+    # this WRONG every time, and a round-off bound from |f| alone SUSPICIOUS in 7% of directions
     f = lambda t: float(np.sum(t**2 * np.sin(t)))  # noqa: E731
     g = lambda t: 2 * t * np.sin(t) + t**2 * np.cos(t)  # noqa: E731
     theta = np.linspace(-1, 1, 6).astype(np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ge.PrecisionWarning)
-        verdicts = [ge.taylor_test(f, g, theta, seed=s).verdict for s in range(40)]
-        wrong = ge.taylor_test(f, lambda t: 1.1 * g(t), theta, seed=0)
-    assert Verdict.WRONG not in verdicts and wrong.verdict is Verdict.WRONG
+        verdicts = {ge.taylor_test(f, g, theta, seed=s).verdict for s in range(60)}
+        wrong = {ge.taylor_test(f, lambda t: 1.05 * g(t), theta, seed=s).verdict
+                 for s in range(10)}
+    assert verdicts <= {Verdict.EXCELLENT, Verdict.ACCEPTABLE, Verdict.CANNOT_TELL}, verdicts
+    assert wrong == {Verdict.WRONG}
 
 
 # -- the directional check: its truncation is measured through the judge -----------------------
