@@ -173,7 +173,7 @@ def build_report(est: Estimate, a_flat: np.ndarray, eps: float | None,
             continue
         j = judge_parameter(evidence, a_sel, mine, thresholds, scale, adaptive=eps is None)
         kk = evidence.kinks.subgradient[mine]
-        bound = evidence.noise[mine] + evidence.extra[mine]
+        bound = evidence.bound()[mine]
         pattern = pattern_for(j.verdict, read_checked_pattern,
                               a_flat[leaf.offset: leaf.offset + leaf.size],
                               evidence.numerical[mine], bound, est.flat[mine],

@@ -14,7 +14,6 @@ from .report import ComponentTable, GradientCheckReport, ParameterRow
 from .roundoff import CENTRAL_ROUNDOFF
 from .stencils import (
     AUTO,
-    EPS,
     StepTooSmallError,
     check_eps,
     default_step,
@@ -128,8 +127,7 @@ class DirectionalEvidence(Evidence):
                  noise: np.ndarray, f0: float, loss_eps: float):
         low = lowest_precision(target.arrays)
         super().__init__(numerical, noise, roundoff=CENTRAL_ROUNDOFF, dtype_name=low.name,
-                         limits=frozenset({Limit.LOW_PRECISION if loss_eps > EPS
-                                           else Limit.ROUNDOFF}))
+                         limits=Limit.of_resolution(loss_eps))
         self.target, self.directions, self.f0, self.loss_eps = target, directions, f0, loss_eps
 
     def measure_truncation(self, analytic: np.ndarray, mine: np.ndarray) -> None:

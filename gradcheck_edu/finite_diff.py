@@ -253,7 +253,7 @@ class Estimate:
     @property
     def limits(self) -> frozenset:
         """``{Limit.LOW_PRECISION}`` when theta holds float32 (or float16), else ROUNDOFF."""
-        return frozenset({Limit.LOW_PRECISION if self.loss_eps > EPS else Limit.ROUNDOFF})
+        return Limit.of_resolution(self.loss_eps)
 
     @property
     def dtype_name(self) -> str:

@@ -208,9 +208,8 @@ def taylor_evidence(steps: np.ndarray, remainders: np.ndarray, values: np.ndarra
     else:  # no step in the asymptotic range: the estimate can err by all it measures
         estimate, noise_k = extrapolated[-1], e_noise[-1]
         extra_k = 2 * abs(estimate)
-    low = Limit.LOW_PRECISION if loss_eps > EPS else Limit.ROUNDOFF
     evidence = Evidence(np.array([analytic + estimate]), np.array([noise_k]), roundoff=0.1,
-                        limits=frozenset({low}), dtype_name=lowest_precision(target.arrays).name,
-                        extra=np.array([extra_k]))
+                        limits=Limit.of_resolution(loss_eps), extra=np.array([extra_k]),
+                        dtype_name=lowest_precision(target.arrays).name)
     evidence.default_step = True  # (no eps to suggest: the steps are h0 * 2**-k)
     return evidence

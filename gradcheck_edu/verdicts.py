@@ -115,6 +115,14 @@ class Limit(enum.Enum):
     TRUNCATION = "the truncation error of the central difference"
     ADAPTIVE = "the error bound of the adaptive step"
 
+    @classmethod
+    def of_resolution(cls, loss_eps: float) -> frozenset:
+        """What limits an estimate from loss values resolved to ``loss_eps`` (see
+        :func:`~gradcheck_edu.stencils.loss_resolution`): LOW_PRECISION beyond float64's
+        resolution (float32 parameters), else ROUNDOFF."""
+        low = loss_eps > float(np.finfo(np.float64).eps)
+        return frozenset({cls.LOW_PRECISION if low else cls.ROUNDOFF})
+
 
 class Judgement(NamedTuple):
     """What :func:`judge` decided: the relative error, the verdict, and why in words.
